@@ -1,0 +1,91 @@
+"""Every status and kind BatchOps stores, as string enums (stored by value, portable across databases)."""
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    MODERATOR = "moderator"
+    USER = "user"
+
+
+class UploadStatus(StrEnum):
+    QUEUED = "queued"
+    PROCESSING = "processing"
+    PUBLISHED = "published"
+    PARTIAL = "partial"
+    """Published with quarantined rows and a fix-list."""
+    FAILED = "failed"
+    DUPLICATE = "duplicate"
+
+
+class ProcessMode(StrEnum):
+    TRANSFORM = "transform"
+    APPEND = "append"
+    DELETE = "delete"
+    CUSTOM = "custom"
+
+
+class Stage(StrEnum):
+    STANDARDIZE = "standardize"
+    VALIDATE = "validate"
+    TRANSFORM = "transform"
+    SUMMARIZE = "summarize"
+    PUBLISH = "publish"
+
+
+STAGES: tuple[Stage, ...] = tuple(Stage)
+
+
+class RunKind(StrEnum):
+    PIPELINE = "pipeline"
+    AUTOMATION = "automation"
+
+
+class RunStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    CANCELLED = "cancelled"
+
+
+class StepStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class IncidentStatus(StrEnum):
+    OPEN = "open"
+    IN_PROGRESS = "in_progress"
+    RESOLVED = "resolved"
+    ARCHIVED = "archived"
+
+
+class Severity(StrEnum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+
+class TicketStatus(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class Remediation(StrEnum):
+    NONE = "none"
+    REREAD_DELIMITER = "reread_delimiter"
+    REREAD_ENCODING = "reread_encoding"
+    APPLY_ALIAS = "apply_alias"
+    RETRY_LATER = "retry_later"
+
+
+class CodePurpose(StrEnum):
+    VERIFY = "verify"
+    RESET = "reset"
