@@ -157,7 +157,9 @@ def find_config_file(cwd: Path | None = None) -> Path | None:
     return next((p for p in candidates if p.is_file()), None)
 
 
-def load_settings(path: Path | None = None, env: typing.Mapping[str, str] | None = None) -> Settings:
+def load_settings(
+    path: Path | None = None, env: typing.Mapping[str, str] | None = None
+) -> Settings:
     """Read, merge and validate the settings; raise ConfigError with file and key on any problem."""
     env = os.environ if env is None else env
     path = path if path is not None else find_config_file()
@@ -242,9 +244,7 @@ def _parse_env(text: str, hint: Any, name: str) -> Any:
             return float(text)
         return _check(json.loads(text), hint, f"environment {name}")
     except (ValueError, json.JSONDecodeError):
-        raise ConfigError(
-            f"environment {name} must be {_type_name(hint)}, got {text!r}."
-        ) from None
+        raise ConfigError(f"environment {name} must be {_type_name(hint)}, got {text!r}.") from None
 
 
 def _apply_env(settings: Settings, env: typing.Mapping[str, str]) -> Settings:

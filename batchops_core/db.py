@@ -7,7 +7,6 @@ sentence that names the database, never a driver traceback.
 
 from __future__ import annotations
 
-import asyncio
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,7 +17,12 @@ from typing import Any
 from sqlalchemy import event, make_url, text
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 from batchops_core.config import Settings
 from batchops_core.errors import DatabaseUnavailable
@@ -53,7 +57,7 @@ class Database:
         try:
             async with self.engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
-        except (OSError, DBAPIError, asyncio.TimeoutError, socket.gaierror) as exc:
+        except (TimeoutError, OSError, DBAPIError, socket.gaierror) as exc:
             raise DatabaseUnavailable(describe_connection_error(self.display_url, exc)) from None
 
     async def dispose(self) -> None:

@@ -16,7 +16,9 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTC column; use batchops_core.clock.utcnow()")
+            raise ValueError(
+                "naive datetime given to a UTC column; use batchops_core.clock.utcnow()"
+            )
         value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
@@ -35,5 +37,3 @@ def str_enum(enum_cls: type[StrEnum], length: int = 20) -> Enum:
         length=length,
         values_callable=lambda e: [m.value for m in e],
     )
-
-

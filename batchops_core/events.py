@@ -1,0 +1,118 @@
+"""Typed change events: "look again" signals, published on Redis and delivered in-process.
+
+Every state change publishes one small JSON event on `<prefix>:events` (`batchops:events` by
+default). Without Redis, subscribers in the same process still receive them, so the embedded
+TUI + worker pair stays live. The database remains the truth; an event only says what changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from redis.asyncio import Redis
+
+from batchops_core.clock import utcnow
+from batchops_core.config import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Event:
+    type: str
+    """e.g. `upload.updated`, `run.updated`, `incident.updated`, `schedule.updated`, `worker.heartbeat`."""
+    id: int | str | None = None
+    status: str | None = None
+    stage: str | None = None
+    at: str = field(default_factory=lambda: utcnow().isoformat())
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        payload = {k: v for k, v in asdict(self).items() if v not in (None, {})}
+        return json.dumps(payload, separators=(",", ":"), default=str)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Event:
+        raw = json.loads(text)
+        known = {k: raw.pop(k) for k in ("type", "id", "status", "stage", "at") if k in raw}
+        return cls(**known, data=raw.pop("data", {}) | raw)
+
+
+def channel(settings: Settings) -> str:
+    return f"{settings.redis.prefix}:events"
+
+
+_local_queues: set[asyncio.Queue[Event]] = set()
+_redis_clients: dict[tuple[str, int], Redis] = {}
+
+
+def _redis(settings: Settings) -> Redis:
+    """One publishing client per Redis URL and event loop (clients are bound to their loop)."""
+    key = (settings.redis.url, id(asyncio.get_running_loop()))
+    client = _redis_clients.get(key)
+    if client is None:
+        client = Redis.from_url(
+            settings.redis.url, socket_connect_timeout=settings.redis.connect_timeout
+        )
+        _redis_clients[key] = client
+    return client
+
+
+async def publish(settings: Settings, event: Event) -> None:
+    """Deliver to in-process subscribers and, when configured, to Redis. Never raises."""
+    for queue in list(_local_queues):
+        queue.put_nowait(event)
+    if not settings.uses_redis:
+        return
+    try:
+        await _redis(settings).publish(channel(settings), event.to_json())
+    except Exception as exc:  # an event is a hint; losing one must not fail the work
+        log.warning("could not publish %s on Redis: %s", event.type, exc)
+
+
+@asynccontextmanager
+async def subscribe(settings: Settings) -> AsyncIterator[asyncio.Queue[Event]]:
+    """A queue receiving every event: from Redis when configured, else from this process."""
+    queue: asyncio.Queue[Event] = asyncio.Queue(maxsize=10_000)
+    if not settings.uses_redis:
+        _local_queues.add(queue)
+        try:
+            yield queue
+        finally:
+            _local_queues.discard(queue)
+        return
+    client = Redis.from_url(
+        settings.redis.url, socket_connect_timeout=settings.redis.connect_timeout
+    )
+    pubsub = client.pubsub()
+    await pubsub.subscribe(channel(settings))
+
+    async def pump() -> None:
+        async for message in pubsub.listen():
+            if message.get("type") == "message":
+                try:
+                    queue.put_nowait(Event.from_json(message["data"]))
+                except (ValueError, TypeError, asyncio.QueueFull):
+                    log.warning("dropped an unreadable or overflowing event")
+
+    task = asyncio.create_task(pump())
+    try:
+        yield queue
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await pubsub.aclose()
+        await client.aclose()
+
+
+async def close() -> None:
+    """Close the shared publishing clients (call at process or test end)."""
+    loop_id = id(asyncio.get_running_loop())
+    for key in [k for k in _redis_clients if k[1] == loop_id]:
+        await _redis_clients.pop(key).aclose()

@@ -1,0 +1,67 @@
+"""The role matrix, checked by every service call whatever the caller (TUI, CLI, daemon).
+
+Screens use `allowed()` only to hide what a role may not do; the services call `require()`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from batchops_core.enums import Role
+from batchops_core.errors import PermissionDenied
+
+
+class Action(StrEnum):
+    UPLOAD_FILES = "upload files"
+    VIEW_RUNS = "view runs"
+    VIEW_ISSUES = "view issues"
+    VIEW_REPORTS = "view reports"
+    MANAGE_ISSUES = "manage issues"
+    EDIT_SCHEDULES = "create or edit schedules"
+    RUN_SCHEDULES = "run schedules"
+    MANAGE_USERS = "manage users"
+    VIEW_AUDIT = "read the audit log"
+
+
+_ALL = frozenset(Role)
+_STAFF = frozenset({Role.ADMIN, Role.MODERATOR})
+_ADMIN = frozenset({Role.ADMIN})
+
+MATRIX: dict[Action, frozenset[Role]] = {
+    Action.UPLOAD_FILES: _ALL,
+    Action.VIEW_RUNS: _ALL,
+    Action.VIEW_ISSUES: _ALL,
+    Action.VIEW_REPORTS: _ALL,
+    Action.MANAGE_ISSUES: _STAFF,
+    Action.EDIT_SCHEDULES: _ADMIN,
+    Action.RUN_SCHEDULES: _ALL,
+    Action.MANAGE_USERS: _ADMIN,
+    Action.VIEW_AUDIT: _ADMIN,
+}
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is acting: a signed-in user, or the system itself (daemon, schedules, migrations)."""
+
+    id: int | None
+    username: str
+    role: Role
+
+    @property
+    def is_system(self) -> bool:
+        return self.id is None
+
+
+SYSTEM = Actor(id=None, username="system", role=Role.ADMIN)
+
+
+def allowed(actor: Actor, action: Action) -> bool:
+    return actor.role in MATRIX[action]
+
+
+def require(actor: Actor, action: Action) -> None:
+    """Raise PermissionDenied unless the actor's role may take the action."""
+    if not allowed(actor, action):
+        raise PermissionDenied(f"{actor.username} ({actor.role}) may not {action.value}.")
