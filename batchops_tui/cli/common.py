@@ -1,0 +1,77 @@
+"""What every CLI command shares: settings, the database, output, and exit codes.
+
+Commands are `async def handler(args, cli) -> int`; any BatchOpsError they raise becomes one line
+on stderr and exit status 1, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+from batchops_core.config import Settings
+from batchops_core.db import Database, open_database
+from batchops_core.migrate import ensure_current
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+@dataclass
+class Cli:
+    """The command's environment; built once per invocation by `main`."""
+
+    settings: Settings
+    out: TextIO = sys.stdout
+    err: TextIO = sys.stderr
+    _db: Database | None = None
+
+    async def database(self, *, check_schema: bool = True) -> Database:
+        """The configured database, checked to be reachable and at this code's schema."""
+        if self._db is None:
+            self._db = open_database(self.settings)
+        if check_schema:
+            await ensure_current(self._db)
+        return self._db
+
+    async def close(self) -> None:
+        if self._db is not None:
+            await self._db.dispose()
+
+    def print(self, text: str = "") -> None:
+        print(text, file=self.out)
+
+    def print_json(self, value: Any) -> None:
+        print(json.dumps(value, indent=2, default=str), file=self.out)
+
+    def error(self, text: str) -> None:
+        print(f"batchops: {text}", file=self.err)
+
+
+Handler = Callable[[Any, Cli], Awaitable[int]]
+
+
+def table(rows: list[list[str]], headers: list[str]) -> str:
+    """A plain aligned text table for terminals and scripts."""
+    widths = [max(len(str(c)) for c in col) for col in zip(headers, *rows, strict=False)]
+    lines = ["  ".join(str(h).ljust(w) for h, w in zip(headers, widths, strict=False))]
+    lines += ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=False)) for r in rows]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def read_password(prompt: str, *, stdin: bool) -> str:
+    """One password from stdin (scripts) or a hidden prompt asked twice (people)."""
+    import getpass
+
+    if stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass(prompt)
+    if getpass.getpass("Repeat the password: ") != first:
+        from batchops_core.errors import ValidationFailed
+
+        raise ValidationFailed("the two passwords differ.")
+    return first

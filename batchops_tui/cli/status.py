@@ -1,0 +1,7 @@
+"""`batchops status` commands (placeholder until its owner fills it in)."""
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add this group's subcommands."""
