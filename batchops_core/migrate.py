@@ -72,13 +72,18 @@ async def upgrade(db: Database, revision: str = "head") -> tuple[str | None, str
 
 def _too_new(db: Database, revision: str) -> str:
     return (
-        f"the database {db.display_url} has schema revision {revision}, which this BatchOps does not "
-        "know: it was migrated by a newer version. Upgrade BatchOps before using this database."
+        f"the database {db.display_url} has schema revision {revision}, which this BatchOps does "
+        "not know: it was migrated by a newer version. Upgrade BatchOps before using this database."
     )
 
 
 async def ensure_current(db: Database) -> None:
-    """Raise a BatchOpsError unless the schema is exactly this code's head."""
+    """Raise a BatchOpsError unless the schema is exactly this code's head.
+
+    A missing SQLite file is reported without creating it, so a check changes nothing.
+    """
+    if db.is_sqlite and db.url.database and not Path(db.url.database).exists():
+        raise SchemaMissing(f"there is no database at {db.url.database} yet: run `batchops init`.")
     await db.check()
     revision = await current_revision(db)
     if revision is None:

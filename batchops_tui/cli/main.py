@@ -22,7 +22,7 @@ COMMAND_GROUPS = (setup, doctor, users, accounts, audit, upload, status, schedul
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="batchops",
-        description="BatchOps: the batch-operations control room. Without a command, opens the TUI.",
+        description="BatchOps, the batch-operations control room. Without a command: the TUI.",
     )
     parser.add_argument(
         "--config", help="path of config.toml (default: BATCHOPS_CONFIG, ./config.toml, XDG)"
