@@ -1,4 +1,4 @@
-"""Every status and kind BatchOps stores: string enums stored by value, portable across databases."""
+"""Every status and kind BatchOps stores: string enums kept by value, portable across databases."""
 
 from enum import StrEnum
 

@@ -1,4 +1,4 @@
-"""Fixtures: a fresh SQLite file and a fresh PostgreSQL database per test; Redis on a private prefix.
+"""Fixtures: a fresh SQLite file and PostgreSQL database per test; Redis on a private prefix.
 
 Each database is cloned from a template migrated once per session (PostgreSQL `CREATE DATABASE …
 TEMPLATE`, SQLite a file copy), so every test starts from the real migrations and seeds in
