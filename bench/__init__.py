@@ -1,0 +1,1 @@
+"""BatchOps benchmarks; `make bench` runs every `bench_*.py` module here."""
