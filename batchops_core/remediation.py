@@ -96,9 +96,10 @@ def plan_retry(
         if not missing:
             return None
         read["column_aliases"] = current | missing
-    elif remediation is Remediation.RETRY_LATER:
-        if history["attempts"] >= int(args.get("max_attempts", 3)):
-            return None
+    elif remediation is Remediation.RETRY_LATER and history["attempts"] >= int(
+        args.get("max_attempts", 3)
+    ):
+        return None
     history["attempts"] += 1
     history["last"] = remediation.value
     history["last_failure_code"] = failure_code
