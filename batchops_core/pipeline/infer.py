@@ -1,0 +1,209 @@
+"""Column type inference from text, shared by the CSV, XLSX and PDF loaders.
+
+Every loader produces text columns (so nothing ever passes through a float by accident); this
+module decides per column whether it is an integer, a number, a date or text, and records the
+cells that do not fit:
+
+* Fast path for big files: Arrow's vectorized casts (`string → int64/float64`), which succeed for
+  clean columns in milliseconds per million cells.
+* Slow path only when the cast fails: suppression markers (`*`, `n/a`, `-`) become missing,
+  thousands separators, currency and percent signs, one shared unit word ("78 students") and
+  decimal commas are understood. A column where at least 90 % of the non-missing cells parse is
+  numeric and the rest are *type errors* that validation quarantines; below that it stays text.
+* Integer-looking identifiers stay text: a leading zero, 16+ digits, or an identifier-like name
+  (`*_id`, `*_code`, `zip`, …). Integers with gaps use pandas' nullable `Int64` so `3400660`
+  never prints as `3400660.0`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+MISSING_MARKERS = frozenset(
+    {"*", "**", "n/a", "na", "-", "--", "—", "–", "null", "none", "nan", "#n/a", "."}
+)
+NUMERIC_RATIO = 0.9
+_ID_NAME = re.compile(r"(^|_)(id|ids|code|no|nr|num|number|zip|zipcode|postcode|key|phone|nces.*)$")
+_NUMBERISH = re.compile(r"^[-+(]?[$€£₹]?\s*[-+]?[\d.,]+\s*%?\)?(\s*[A-Za-z]+)?$")
+_THOUSANDS = re.compile(r"^[-+]?\d{1,3}(,\d{3})+(\.\d+)?$")
+_DECIMAL_COMMA = re.compile(r"^[-+]?\d*,\d+$")
+_DATE_FORMATS = ("%Y-%m-%d", "%m/%d/%Y", "%d/%m/%Y", "%d.%m.%Y", "%Y-%m-%d %H:%M:%S")
+_DATEISH = re.compile(r"^\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}( \d\d:\d\d(:\d\d)?)?$")
+TYPE_ERROR_CAP = 200_000
+
+
+@dataclass
+class ColumnResult:
+    """One typed column plus what the inference learned about it."""
+
+    series: pd.Series
+    kind: str
+    """text | integer | number | date | datetime | boolean"""
+    bad: list[tuple[int, str]] = field(default_factory=list)
+    """(row position, original text) of cells that do not fit the inferred type."""
+    notes: list[str] = field(default_factory=list)
+
+
+def is_identifier_name(name: str) -> bool:
+    return bool(_ID_NAME.search(name))
+
+
+def _to_text_series(arr: pa.ChunkedArray) -> pd.Series:
+    return pd.Series(arr.to_pandas(), dtype="str") if len(arr) else pd.Series([], dtype="str")
+
+
+def clean_text(arr: pa.Array | pa.ChunkedArray) -> pa.ChunkedArray:
+    """Trim whitespace and turn empty cells into nulls."""
+    if isinstance(arr, pa.Array):
+        arr = pa.chunked_array([arr])
+    if arr.type != pa.string() and arr.type != pa.large_string():
+        arr = pc.cast(arr, pa.string())
+    trimmed = pc.utf8_trim_whitespace(arr)
+    return pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
+
+
+def _missing_mask(arr: pa.ChunkedArray) -> pa.ChunkedArray:
+    lowered = pc.utf8_lower(arr)
+    return pc.or_kleene(
+        pc.is_null(arr), pc.is_in(lowered, value_set=pa.array(sorted(MISSING_MARKERS)))
+    )
+
+
+def infer_column(name: str, arr: pa.ChunkedArray) -> ColumnResult:
+    """Type one cleaned text column (see `clean_text`)."""
+    non_null = len(arr) - arr.null_count
+    if non_null == 0:
+        return ColumnResult(_to_text_series(arr), "text")
+    fast = _fast_numeric(name, arr)
+    if fast is not None:
+        return fast
+    return _slow_path(name, arr)
+
+
+def _fast_numeric(name: str, arr: pa.ChunkedArray) -> ColumnResult | None:
+    try:
+        ints = pc.cast(arr, pa.int64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        ints = None
+    if ints is not None:
+        if _looks_like_identifier(name, arr):
+            return ColumnResult(
+                _to_text_series(arr), "text", notes=[f"{name}: digits kept as text"]
+            )
+        if ints.null_count:
+            series = ints.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
+        else:
+            series = ints.to_pandas()
+        return ColumnResult(series, "integer")
+    try:
+        floats = pc.cast(arr, pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    return ColumnResult(floats.to_pandas(), "number")
+
+
+def _looks_like_identifier(name: str, arr: pa.ChunkedArray) -> bool:
+    if is_identifier_name(name):
+        return True
+    stripped = pc.utf8_ltrim(arr, characters="+-")
+    if pc.any(
+        pc.and_(pc.starts_with(stripped, "0"), pc.greater(pc.utf8_length(stripped), 1))
+    ).as_py():
+        return True
+    return bool(pc.any(pc.greater_equal(pc.utf8_length(stripped), 16)).as_py())
+
+
+def _slow_path(name: str, arr: pa.ChunkedArray) -> ColumnResult:
+    missing = _missing_mask(arr).to_numpy(zero_copy_only=False).astype(bool)
+    texts = arr.to_pylist()
+    candidates = [(i, t) for i, t in enumerate(texts) if not missing[i]]
+    notes: list[str] = []
+    markers = int(missing.sum()) - arr.null_count
+    if not candidates:
+        return ColumnResult(_to_text_series(arr), "text")
+    dates = _try_dates(texts, missing)
+    if dates is not None:
+        return dates
+    numeric = _parse_numbers(name, candidates, len(texts))
+    if numeric is None:
+        return ColumnResult(_to_text_series(arr), "text")
+    values, bad, kind, note = numeric
+    if markers:
+        notes.append(f"{name}: {markers} suppression/missing markers read as empty")
+    if note:
+        notes.append(note)
+    return ColumnResult(values, kind, bad=bad[:TYPE_ERROR_CAP], notes=notes)
+
+
+def _normalize_number(text: str, unit: str | None, decimal_comma: bool) -> str:
+    t = text.strip()
+    negative = t.startswith("(") and t.endswith(")")
+    t = t.strip("()").replace("$", "").replace("€", "").replace("£", "").replace("₹", "").strip()
+    if unit and t.endswith(unit):
+        t = t[: -len(unit)].strip()
+    t = t.rstrip("%").strip()
+    if decimal_comma:
+        t = t.replace(".", "").replace(",", ".")
+    elif _THOUSANDS.match(t):
+        t = t.replace(",", "")
+    return f"-{t}" if negative else t
+
+
+def _parse_numbers(
+    name: str, candidates: list[tuple[int, str]], length: int
+) -> tuple[pd.Series, list[tuple[int, str]], str, str] | None:
+    shaped = [t for _, t in candidates if _NUMBERISH.match(t)]
+    if len(shaped) < max(1, NUMERIC_RATIO * len(candidates)):
+        return None
+    units = {m.group(0).strip() for t in shaped if (m := re.search(r"[A-Za-z]+$", t))}
+    unit = units.pop() if len(units) == 1 else None
+    decimal_comma = any(_DECIMAL_COMMA.match(t) for t in shaped) and not any(
+        _THOUSANDS.match(t) for t in shaped
+    )
+    out = np.full(length, np.nan)
+    bad: list[tuple[int, str]] = []
+    for i, t in candidates:
+        try:
+            out[i] = float(_normalize_number(t, unit, decimal_comma))
+        except ValueError:
+            bad.append((i, t))
+    if len(bad) > (1 - NUMERIC_RATIO) * len(candidates):
+        return None
+    if any(
+        t.lstrip("+-").startswith("0") and t.strip("+-").isdigit() and len(t) > 1
+        for _, t in candidates
+    ):
+        return None
+    finite = out[~np.isnan(out)]
+    note = f"{name}: numbers read with unit '{unit}'" if unit else ""
+    if decimal_comma:
+        note = f"{name}: decimal commas read as decimal points"
+    if finite.size and np.all(np.mod(finite, 1) == 0) and np.all(np.abs(finite) < 2**53):
+        series = pd.Series(out).astype("Int64")
+        if is_identifier_name(name):
+            return None
+        return series, bad, "integer", note
+    return pd.Series(out), bad, "number", note
+
+
+def _try_dates(texts: list[Any], missing: np.ndarray) -> ColumnResult | None:
+    sample = [t for i, t in enumerate(texts[:500]) if not missing[i]]
+    if not sample or sum(1 for t in sample if _DATEISH.match(t)) < NUMERIC_RATIO * len(sample):
+        return None
+    values = pd.Series([None if missing[i] else t for i, t in enumerate(texts)], dtype="object")
+    present = int((~missing).sum())
+    for fmt in _DATE_FORMATS:
+        parsed = pd.to_datetime(values, format=fmt, errors="coerce")
+        ok = int(parsed.notna().sum())
+        if ok >= NUMERIC_RATIO * present:
+            bad = [(i, texts[i]) for i in np.flatnonzero(parsed.isna().to_numpy() & ~missing)]
+            kind = "datetime" if "%H" in fmt else "date"
+            return ColumnResult(parsed, kind, bad=bad, notes=[f"dates read as {fmt}"])
+    return None
