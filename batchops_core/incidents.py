@@ -85,8 +85,6 @@ def require_status(incident: Incident, allowed: tuple[IncidentStatus, ...], doin
 
 def move(incident: Incident, target: IncidentStatus, doing: str) -> None:
     """Change the status along the lifecycle, or raise InvalidTransition."""
-    if target == incident.status:
-        return
     if target not in TRANSITIONS[incident.status]:
         allowed = tuple(s for s, targets in TRANSITIONS.items() if target in targets)
         require_status(incident, allowed, doing)
