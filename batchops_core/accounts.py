@@ -1,7 +1,10 @@
-"""Users, roles, argon2 password hashes, sign-in with lockout.
+"""Users, roles, sign-in with lockout, and the admin actions on accounts.
 
 Non-admin accounts must have a verified email before they can sign in; admins are provisioned by
-an admin (or `batchops user add`) and trusted. Every change writes an audit row.
+an admin (or `batchops user add`) and trusted. Every change and every sign-in writes an audit row.
+Changes that must end open sessions (disable, role change, password reset) bump `session_epoch`;
+the TUI checks `session_is_current` and signs out a session whose epoch is stale.
+Password hashing and policy live in `passwords`, one-time codes in `codes`.
 """
 
 from __future__ import annotations
@@ -10,21 +13,43 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from batchops_core import audit
+from batchops_core import audit, codes
+from batchops_core.audit import AuditAction
 from batchops_core.clock import utcnow
-from batchops_core.config import SecuritySettings
-from batchops_core.enums import Role
+from batchops_core.config import SecuritySettings, Settings
+from batchops_core.db import Database
+from batchops_core.enums import CodePurpose, Role
 from batchops_core.errors import AuthenticationFailed, NotFound, ValidationFailed
+from batchops_core.mail import MailError
 from batchops_core.models import User
+from batchops_core.passwords import check_password, hash_password, verify_password
 from batchops_core.permissions import Action, Actor, require
 
-_hasher = PasswordHasher()
+__all__ = [
+    "UserInfo",
+    "authenticate",
+    "check_email",
+    "check_password",
+    "check_username",
+    "create_user",
+    "force_password_reset",
+    "get_user",
+    "hash_password",
+    "list_users",
+    "parse_role",
+    "session_is_current",
+    "set_active",
+    "set_role",
+    "unlock_user",
+    "user_exists",
+    "verify_password",
+]
+
+_DUMMY_HASH = hash_password("not a real password, only here to make unknown names cost the same")
 USERNAME_RE = re.compile(r"^[a-z][a-z0-9._-]{1,63}$")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -64,17 +89,6 @@ class UserInfo:
         )
 
 
-def hash_password(password: str) -> str:
-    return _hasher.hash(password)
-
-
-def verify_password(password_hash: str, password: str) -> bool:
-    try:
-        return _hasher.verify(password_hash, password)
-    except (VerificationError, InvalidHashError):
-        return False
-
-
 def parse_role(value: str) -> Role:
     try:
         return Role(value.strip().lower())
@@ -87,8 +101,8 @@ def check_username(username: str) -> str:
     name = username.strip().lower()
     if not USERNAME_RE.match(name):
         raise ValidationFailed(
-            f"'{username}' is not a valid username: use 2-64 lowercase letters, digits, '.', '_' or "
-            "'-', starting with a letter."
+            f"'{username}' is not a valid username: use 2-64 lowercase letters, digits, '.', '_' "
+            "or '-', starting with a letter."
         )
     return name
 
@@ -100,20 +114,16 @@ def check_email(email: str) -> str:
     return address
 
 
-def check_password(password: str, username: str, policy: SecuritySettings) -> None:
-    if len(password) < policy.password_min_length:
-        raise ValidationFailed(
-            f"the password must be at least {policy.password_min_length} characters long."
-        )
-    if password.strip().lower() == username.lower():
-        raise ValidationFailed("the password must not be the username.")
-
-
 async def get_user(session: AsyncSession, username: str) -> User:
     user = await session.scalar(select(User).where(User.username == username.strip().lower()))
     if user is None:
         raise NotFound(f"there is no user named '{username}'.")
     return user
+
+
+async def user_exists(session: AsyncSession, username: str) -> bool:
+    name = username.strip().lower()
+    return bool(await session.scalar(select(func.count()).where(User.username == name)))
 
 
 async def create_user(
@@ -151,11 +161,11 @@ async def create_user(
     audit.record(
         session,
         actor=actor,
-        action="user.create",
+        action=AuditAction.USER_CREATE,
         target_type="user",
         target_id=user.id,
         target_name=name,
-        detail=f"role={role.value} email={address}",
+        detail=f"role={role.value} email={address} verified={user.email_verified}",
     )
     return UserInfo.of(user)
 
@@ -165,30 +175,41 @@ async def authenticate(
 ) -> UserInfo:
     """Check the credentials and the account's state; count failures toward a lockout.
 
-    The caller commits even when this raises, so failures and lockouts are recorded.
+    The caller commits even when this raises, so failures and lockouts are recorded. The account's
+    state (disabled, unverified, reset required) is only revealed after a correct password.
     """
     now = utcnow()
     user = await session.scalar(select(User).where(User.username == username.strip().lower()))
     if user is None:
+        verify_password(_DUMMY_HASH, password)  # same cost as a known name: no enumeration by time
         audit.record(
-            session, actor=None, action="auth.failure", target_name=username, detail="unknown user"
+            session,
+            actor=None,
+            action=AuditAction.AUTH_FAILURE,
+            target_name=username.strip().lower()[:64],
+            detail="unknown user",
         )
         raise AuthenticationFailed("wrong username or password.")
     actor = Actor(id=user.id, username=user.username, role=user.role)
-    if user.locked_until is not None and user.locked_until > now:
+
+    def refuse(detail: str, sentence: str) -> AuthenticationFailed:
         audit.record(
             session,
             actor=actor,
-            action="auth.failure",
+            action=AuditAction.AUTH_FAILURE,
             target_type="user",
             target_id=user.id,
             target_name=user.username,
-            detail="locked",
+            detail=detail,
         )
+        return AuthenticationFailed(sentence)
+
+    if user.locked_until is not None and user.locked_until > now:
         minutes = max(1, int((user.locked_until - now).total_seconds() // 60) + 1)
-        raise AuthenticationFailed(
-            f"this account is locked after repeated failed sign-ins; try again in {minutes} minute(s) "
-            "or ask an admin to unlock it."
+        raise refuse(
+            "locked",
+            f"this account is locked after repeated failed sign-ins; try again in {minutes} "
+            "minute(s) or ask an admin to unlock it.",
         )
     if not verify_password(user.password_hash, password):
         user.failed_logins += 1
@@ -197,21 +218,19 @@ async def authenticate(
             user.locked_until = now + timedelta(minutes=policy.lockout_minutes)
             user.failed_logins = 0
             detail += "; account locked"
-        audit.record(
-            session,
-            actor=actor,
-            action="auth.failure",
-            target_type="user",
-            target_id=user.id,
-            target_name=user.username,
-            detail=detail,
-        )
-        raise AuthenticationFailed("wrong username or password.")
+        raise refuse(detail, "wrong username or password.")
     if not user.active:
-        raise AuthenticationFailed("this account is disabled; ask an admin.")
+        raise refuse("disabled", "this account is disabled; ask an admin.")
     if not user.email_verified and user.role is not Role.ADMIN:
-        raise AuthenticationFailed(
-            "this account's email is not verified yet: choose 'Verify email' to get a code."
+        raise refuse(
+            "email not verified",
+            "this account's email is not verified yet: choose 'Verify email' to get a code.",
+        )
+    if user.must_reset_password:
+        raise refuse(
+            "password reset required",
+            "an admin asked for a new password on this account: choose 'Forgot password' to get "
+            "a reset code.",
         )
     user.failed_logins = 0
     user.locked_until = None
@@ -219,12 +238,20 @@ async def authenticate(
     audit.record(
         session,
         actor=actor,
-        action="auth.success",
+        action=AuditAction.AUTH_SUCCESS,
         target_type="user",
         target_id=user.id,
         target_name=user.username,
     )
     return UserInfo.of(user)
+
+
+async def session_is_current(session: AsyncSession, *, user_id: int, epoch: int) -> bool:
+    """Whether a session opened at `epoch` may go on: the account is active and nothing ended it."""
+    row = (
+        await session.execute(select(User.active, User.session_epoch).where(User.id == user_id))
+    ).one_or_none()
+    return row is not None and bool(row.active) and row.session_epoch == epoch
 
 
 async def list_users(session: AsyncSession, *, actor: Actor) -> list[UserInfo]:
@@ -242,25 +269,32 @@ async def _count_active_admins(session: AsyncSession) -> int:
     )
 
 
-async def set_role(session: AsyncSession, *, actor: Actor, username: str, role: Role) -> UserInfo:
-    require(actor, Action.MANAGE_USERS)
-    user = await get_user(session, username)
-    if user.role is Role.ADMIN and role is not Role.ADMIN and user.active:
-        if await _count_active_admins(session) <= 1:
-            raise ValidationFailed(
-                f"'{user.username}' is the last active admin and cannot be demoted."
-            )
-    before = user.role
-    user.role = role
+def _record_admin_action(
+    session: AsyncSession, actor: Actor, action: AuditAction, user: User, detail: str = ""
+) -> None:
     audit.record(
         session,
         actor=actor,
-        action="user.set_role",
+        action=action,
         target_type="user",
         target_id=user.id,
         target_name=user.username,
-        detail=f"{before.value} -> {role.value}",
+        detail=detail,
     )
+
+
+async def set_role(session: AsyncSession, *, actor: Actor, username: str, role: Role) -> UserInfo:
+    """Change the role; open sessions of the account end so they pick up the new rights."""
+    require(actor, Action.MANAGE_USERS)
+    user = await get_user(session, username)
+    if user.role is role:
+        return UserInfo.of(user)
+    if user.role is Role.ADMIN and user.active and await _count_active_admins(session) <= 1:
+        raise ValidationFailed(f"'{user.username}' is the last active admin and cannot be demoted.")
+    before = user.role
+    user.role = role
+    user.session_epoch += 1
+    _record_admin_action(session, actor, AuditAction.USER_SET_ROLE, user, f"{before} -> {role}")
     return UserInfo.of(user)
 
 
@@ -270,20 +304,54 @@ async def set_active(
     """Disable (ending all sessions) or re-enable an account; the last admin stays active."""
     require(actor, Action.MANAGE_USERS)
     user = await get_user(session, username)
-    if not active and user.role is Role.ADMIN and user.active:
-        if await _count_active_admins(session) <= 1:
-            raise ValidationFailed(
-                f"'{user.username}' is the last active admin and cannot be disabled."
-            )
+    if user.active is active:
+        return UserInfo.of(user)
+    if not active and user.role is Role.ADMIN and await _count_active_admins(session) <= 1:
+        raise ValidationFailed(
+            f"'{user.username}' is the last active admin and cannot be disabled."
+        )
     user.active = active
     if not active:
         user.session_epoch += 1
-    audit.record(
-        session,
-        actor=actor,
-        action="user.enable" if active else "user.disable",
-        target_type="user",
-        target_id=user.id,
-        target_name=user.username,
-    )
+    action = AuditAction.USER_ENABLE if active else AuditAction.USER_DISABLE
+    _record_admin_action(session, actor, action, user)
     return UserInfo.of(user)
+
+
+async def unlock_user(session: AsyncSession, *, actor: Actor, username: str) -> UserInfo:
+    """Lift a sign-in lockout and forget the failed attempts."""
+    require(actor, Action.MANAGE_USERS)
+    user = await get_user(session, username)
+    was = user.locked_until
+    user.locked_until = None
+    user.failed_logins = 0
+    detail = f"was locked until {was.isoformat(timespec='seconds')}" if was else "was not locked"
+    _record_admin_action(session, actor, AuditAction.USER_UNLOCK, user, detail)
+    return UserInfo.of(user)
+
+
+async def force_password_reset(
+    db: Database, settings: Settings, *, actor: Actor, username: str
+) -> None:
+    """Require a new password: sign-in is refused, sessions end, and a reset code is emailed.
+
+    The account change is committed before the mail is sent; a delivery failure raises MailError
+    saying the reset is still required and how to send the code later.
+    """
+    require(actor, Action.MANAGE_USERS)
+    async with db.session() as session:
+        user = await get_user(session, username)
+        user.must_reset_password = True
+        user.session_epoch += 1
+        _record_admin_action(session, actor, AuditAction.USER_FORCE_RESET, user, "sessions ended")
+        user_id, name = user.id, user.username
+    try:
+        await codes.issue_code(
+            db, settings, user_id=user_id, purpose=CodePurpose.RESET, actor=actor, forced=True
+        )
+    except MailError as exc:
+        raise MailError(
+            f"'{name}' must now choose a new password, but the reset code could not be sent: "
+            f"{str(exc).rstrip('.')}. Once mail works, run `batchops account send-code {name} "
+            "--purpose reset`."
+        ) from None

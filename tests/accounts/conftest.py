@@ -1,0 +1,16 @@
+"""Account tests: a real SMTP server per test and settings pointing at it."""
+
+from __future__ import annotations
+
+import pytest
+
+from batchops_core.config import Settings
+from tests.mailserver import MailServer, mailserver, smtp_settings
+
+__all__ = ["mailserver"]
+
+
+@pytest.fixture
+def mail_settings(db_settings: Settings, mailserver: MailServer) -> Settings:
+    """The test database plus SMTP on the running aiosmtpd server."""
+    return smtp_settings(db_settings, mailserver)

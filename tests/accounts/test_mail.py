@@ -1,0 +1,80 @@
+"""send_mail against a real aiosmtpd server: content, and each way delivery can fail."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from batchops_core.config import Settings
+from batchops_core.mail import MailError, probe, send_mail
+from tests.mailserver import MailServer, closed_port, smtp_settings
+
+
+async def test_message_is_multipart_with_product_subject(
+    settings: Settings, mailserver: MailServer
+) -> None:
+    configured = smtp_settings(settings, mailserver)
+    await send_mail(
+        configured, to=["ann@school.example"], subject="Daily digest", text="3 uploads published"
+    )
+    (received,) = mailserver.wait_for(1)
+    assert received.recipients == ["ann@school.example"]
+    assert received.sender == "batchops@school.example"
+    assert received.subject == "BatchOps: Daily digest"
+    assert "3 uploads published" in received.text
+    assert "3 uploads published" in received.html and "<html>" in received.html
+    assert received.message.is_multipart()
+
+
+async def test_login_with_accepted_credentials(settings: Settings) -> None:
+    with MailServer(credentials=("mailer", "s3cret-pass")) as server:
+        configured = smtp_settings(settings, server)
+        await send_mail(configured, to=["a@school.example"], subject="BatchOps: hi", text="hi")
+        await probe(configured)
+        assert [m.subject for m in server.wait_for(1)] == ["BatchOps: hi"]
+
+
+async def test_rejected_credentials_are_one_clear_sentence(settings: Settings) -> None:
+    with MailServer(reject_auth=True) as server:
+        configured = smtp_settings(settings, server, username="mailer", password="wrong")
+        with pytest.raises(MailError, match="rejected the SMTP username or password"):
+            await send_mail(configured, to=["a@school.example"], subject="x", text="x")
+        with pytest.raises(MailError, match="rejected the SMTP username or password"):
+            await probe(configured)
+        assert server.messages == []
+
+
+async def test_server_down(settings: Settings) -> None:
+    port = closed_port()
+    configured = smtp_settings(settings, port)
+    with pytest.raises(MailError, match=f"cannot reach the mail server 127.0.0.1:{port}"):
+        await send_mail(configured, to=["a@school.example"], subject="x", text="x")
+    with pytest.raises(MailError, match="cannot reach the mail server"):
+        await probe(configured)
+
+
+async def test_not_configured(settings: Settings) -> None:
+    with pytest.raises(MailError, match=r"mail is not configured: set \[smtp\] host"):
+        await send_mail(settings, to=["a@school.example"], subject="x", text="x")
+
+
+async def test_unknown_security_mode(settings: Settings, mailserver: MailServer) -> None:
+    configured = smtp_settings(settings, mailserver)
+    configured = dataclasses.replace(
+        configured, smtp=dataclasses.replace(configured.smtp, security="ssl")
+    )
+    with pytest.raises(MailError, match="must be one of none, starttls, tls"):
+        await send_mail(configured, to=["a@school.example"], subject="x", text="x")
+
+
+async def test_starttls_against_a_server_without_it(
+    settings: Settings, mailserver: MailServer
+) -> None:
+    configured = smtp_settings(settings, mailserver)
+    configured = dataclasses.replace(
+        configured, smtp=dataclasses.replace(configured.smtp, security="starttls")
+    )
+    with pytest.raises(MailError, match="127.0.0.1"):
+        await send_mail(configured, to=["a@school.example"], subject="x", text="x")
+    assert mailserver.messages == []
