@@ -1,15 +1,16 @@
 """Dispatcher: sends tasks to arq on Redis, or runs them in this process when there is no Redis.
 
 The embedded mode is what makes one-command use possible: the TUI or CLI on SQLite processes
-uploads itself. Both modes run the same task bodies from `batchops_core.tasks`.
+uploads itself. Both modes run the same task bodies from `batchops_core.tasks`, with the same
+retry rule (a `TransientError` is retried with backoff up to `worker.max_tries`), and the embedded
+worker heart-beats while it has work so a daemon's sweeper never mistakes its runs for lost ones.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import socket
+from datetime import timedelta
 from typing import Any
 
 from arq import ArqRedis, create_pool
@@ -17,9 +18,13 @@ from arq.connections import RedisSettings
 
 from batchops_core.config import Settings
 from batchops_core.db import Database
-from batchops_core.tasks import TASKS, TaskContext
+from batchops_core.tasks import TASKS, TaskContext, TransientError
+from batchops_core.workers import Heartbeat, WorkTracker, worker_name
 
 log = logging.getLogger(__name__)
+
+RETRY_BACKOFF_SECONDS = 2.0
+"""Base of the exponential backoff between tries of a transiently failing task."""
 
 
 def queue_name(settings: Settings) -> str:
@@ -33,17 +38,39 @@ def arq_redis_settings(settings: Settings) -> RedisSettings:
     return redis
 
 
+def backoff_seconds(job_try: int, base: float = RETRY_BACKOFF_SECONDS) -> float:
+    """Delay before try `job_try + 1`: base, 2×base, 4×base … capped at five minutes."""
+    return float(min(300.0, base * 2 ** max(0, job_try - 1)))
+
+
 class Dispatcher:
     """Enqueue work by task name; `embedded` runs it on this event loop's in-process worker."""
 
-    def __init__(self, db: Database, settings: Settings, pool: ArqRedis | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        pool: ArqRedis | None = None,
+        *,
+        worker: str | None = None,
+        owns_pool: bool = True,
+        retry_backoff: float = RETRY_BACKOFF_SECONDS,
+    ) -> None:
         self.db = db
         self.settings = settings
         self.pool = pool
+        self.owns_pool = owns_pool
+        self.retry_backoff = retry_backoff
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._ctx = TaskContext(
-            db=db, settings=settings, worker=f"embedded@{socket.gethostname()}:{os.getpid()}"
+        self.tracker = WorkTracker()
+        self.context = TaskContext(
+            db=db,
+            settings=settings,
+            worker=worker or worker_name("embedded"),
+            dispatcher=self,
+            tracker=self.tracker,
         )
+        self._heartbeat: Heartbeat | None = None
 
     @property
     def embedded(self) -> bool:
@@ -59,24 +86,78 @@ class Dispatcher:
         )
         return cls(db, settings, pool)
 
-    async def enqueue(self, task: str, *args: Any, job_id: str | None = None) -> str | None:
+    async def enqueue(
+        self,
+        task: str,
+        *args: Any,
+        job_id: str | None = None,
+        defer_seconds: float | None = None,
+        **kwargs: Any,
+    ) -> str | None:
         """Queue one task; returns the job id, or None when arq already holds that job id."""
         if task not in TASKS:
             raise KeyError(f"unknown task {task!r}")
         if self.pool is not None:
-            job = await self.pool.enqueue_job(task, *args, _job_id=job_id)
+            defer = timedelta(seconds=defer_seconds) if defer_seconds else None
+            job = await self.pool.enqueue_job(
+                task, *args, _job_id=job_id, _defer_by=defer, **kwargs
+            )
             return job.job_id if job else None
-        running = asyncio.create_task(self._run_embedded(task, args))
+        self._start_heartbeat()
+        running = asyncio.create_task(self._run_embedded(task, args, kwargs, defer_seconds))
         self._tasks.add(running)
         running.add_done_callback(self._tasks.discard)
         return job_id or f"embedded:{id(running)}"
 
-    async def _run_embedded(self, task: str, args: tuple[Any, ...]) -> Any:
-        try:
-            return await TASKS[task](self._ctx, *args)
-        except Exception:
-            log.exception("embedded task %s%r failed", task, args)
-            return None
+    def _start_heartbeat(self) -> None:
+        if self._heartbeat is None:
+            self._heartbeat = Heartbeat(
+                self.db, self.settings, self.context.worker, tracker=self.tracker, embedded=True
+            )
+        self._heartbeat.start()
+
+    async def _run_embedded(
+        self, task: str, args: tuple[Any, ...], kwargs: dict[str, Any], defer: float | None
+    ) -> Any:
+        if defer:
+            await asyncio.sleep(defer)
+        job_try = 1
+        while True:
+            ctx = self.context.for_job(job_try=job_try, arq_job_id=None)
+            try:
+                return await TASKS[task](ctx, *args, **kwargs)
+            except TransientError as exc:
+                if job_try >= self.settings.worker.max_tries:
+                    log.error(
+                        "embedded task %s%r gave up after %d tries: %s", task, args, job_try, exc
+                    )
+                    return None
+                delay = backoff_seconds(job_try, self.retry_backoff)
+                log.warning("embedded task %s%r: %s; retry in %.1f s", task, args, exc, delay)
+                await asyncio.sleep(delay)
+                job_try += 1
+            except Exception:
+                log.exception("embedded task %s%r failed", task, args)
+                return None
+
+    async def run_now(self, task: str, *args: Any, **kwargs: Any) -> Any:
+        """Run one task in this process and wait for its result (used by `--once`)."""
+        self._start_heartbeat()
+        running = asyncio.create_task(self._run_embedded(task, args, kwargs, None))
+        self._tasks.add(running)
+        running.add_done_callback(self._tasks.discard)
+        return await running
+
+    @property
+    def running(self) -> int:
+        """Embedded tasks not finished yet."""
+        return sum(not t.done() for t in self._tasks)
+
+    async def cancel_running(self) -> None:
+        """Cancel the embedded tasks (uploads are handed back to `queued`) and wait for them."""
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def wait_idle(self) -> None:
         """Wait for every embedded task started so far (and those they start) to finish."""
@@ -85,5 +166,8 @@ class Dispatcher:
 
     async def close(self) -> None:
         await self.wait_idle()
-        if self.pool is not None:
+        if self._heartbeat is not None:
+            await self._heartbeat.stop()
+            self._heartbeat = None
+        if self.pool is not None and self.owns_pool:
             await self.pool.aclose()

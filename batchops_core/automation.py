@@ -1,0 +1,281 @@
+"""Automation tasks (ingests, reminders, digest, backup, purge, fetch), each recorded as a JobRun.
+
+`run_automation` is the one frame around every body: it writes the JobRun (kind automation) with
+its attempt, worker, lateness and log, keeps it alive in the heartbeat, turns a transient failure
+into a retry (`TransientError`) and any final failure into an incident plus a notification to the
+schedule's owner. Notifications go out only when no retry follows. The bodies live in
+`automation_jobs.py`-style sections below and take an `AutomationRun` as first argument.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select, update
+
+from batchops_core import events
+from batchops_core.clock import utcnow
+from batchops_core.enums import RunKind, RunStatus
+from batchops_core.errors import BatchOpsError
+from batchops_core.incidents import FailureInfo, record_task_failure
+from batchops_core.models import Incident, Job, JobRun, User
+
+if TYPE_CHECKING:
+    from batchops_core.tasks import TaskContext
+
+log = logging.getLogger(__name__)
+
+MAX_LOG_LINES = 500
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What an automation body reports: succeeded or skipped, one sentence, and figures."""
+
+    status: RunStatus
+    message: str
+    data: dict[str, Any] = field(default_factory=dict)
+    rows: int | None = None
+
+
+@dataclass
+class AutomationRun:
+    """Handed to each body: the task context, the run id and its log."""
+
+    ctx: TaskContext
+    run_id: int
+    lines: list[str] = field(default_factory=list)
+
+    def info(self, message: str) -> None:
+        log.info("run %s: %s", self.run_id, message)
+        if len(self.lines) < MAX_LOG_LINES:
+            self.lines.append(f"{utcnow():%H:%M:%S} {message}")
+
+
+Body = Callable[..., Awaitable[Outcome]]
+AUTOMATIONS: dict[str, Body] = {}
+
+
+def automation(fn: Body) -> Body:
+    """Register a body under its function name (the task name schedules use)."""
+    AUTOMATIONS[fn.__name__] = fn
+    return fn
+
+
+async def run_automation(
+    ctx: TaskContext,
+    name: str,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    *,
+    job_id: int | None = None,
+    scheduled_for: datetime | None = None,
+    lateness: float | None = None,
+) -> dict[str, Any]:
+    """Run one automation body inside its JobRun; return the run's result as plain data."""
+    from batchops_core.tasks import TransientError, is_transient
+
+    run_id = await _start_run(ctx, name, job_id, scheduled_for, lateness)
+    run = AutomationRun(ctx, run_id)
+    if lateness is not None and lateness >= 1:
+        run.info(f"started {lateness:.1f} s after its firing time {scheduled_for:%Y-%m-%d %H:%M}")
+    ctx.tracker.add_run(run_id)
+    deadline = asyncio.timeout(ctx.settings.worker.job_timeout)
+    try:
+        body = AUTOMATIONS.get(name)
+        if body is None:
+            raise BatchOpsError(f"there is no automation task named {name!r}.")
+        async with deadline:
+            outcome = await body(run, *args, **kwargs)
+    except asyncio.CancelledError:
+        run.info("cancelled (worker shutting down); the job will run again")
+        await asyncio.shield(_finish(run, RunStatus.CANCELLED, "CANCELLED", "cancelled"))
+        raise
+    except Exception as exc:
+        if deadline.expired():
+            code = "TASK_TIMEOUT"
+            message = (
+                f"{name} ran longer than the job timeout of {ctx.settings.worker.job_timeout} s."
+            )
+        elif is_transient(exc) and not ctx.final_try:
+            run.info(f"transient failure, attempt {ctx.job_try} will be retried: {exc}")
+            await _finish(run, RunStatus.FAILED, "TRANSIENT", str(exc)[:2000])
+            raise TransientError(f"{name}: {exc}") from exc
+        else:
+            code = "TRANSIENT_EXHAUSTED" if is_transient(exc) else _code_of(exc)
+            message = str(exc) or type(exc).__name__
+            if not isinstance(exc, BatchOpsError | TypeError):
+                log.exception("automation %s failed", name)
+        run.info(f"failed: {message}")
+        incident_id = await _finish(
+            run, RunStatus.FAILED, code, message, job_id=job_id, incident=True
+        )
+        await notify_failure(
+            ctx,
+            job_id=job_id,
+            incident_id=incident_id,
+            subject=f"{name} failed",
+            text=f"The task {name} (run {run_id}) failed after {ctx.job_try} attempt(s):\n\n"
+            f"{code}: {message}\n\nIncident #{incident_id} records it.",
+        )
+        return {
+            "run_id": run_id,
+            "task": name,
+            "status": RunStatus.FAILED.value,
+            "error_code": code,
+            "message": message,
+            "incident_id": incident_id,
+        }
+    finally:
+        ctx.tracker.done_run(run_id)
+    run.info(outcome.message)
+    await _finish(run, outcome.status, None, None, result=outcome.data, rows=outcome.rows)
+    return {
+        "run_id": run_id,
+        "task": name,
+        "status": outcome.status.value,
+        "message": outcome.message,
+        **outcome.data,
+    }
+
+
+def _code_of(exc: BaseException) -> str:
+    if isinstance(exc, TypeError):
+        return "BAD_ARGUMENTS"
+    if isinstance(exc, BatchOpsError):
+        return getattr(exc, "code", None) or "TASK_FAILED"
+    return "INTERNAL"
+
+
+async def _start_run(
+    ctx: TaskContext,
+    name: str,
+    job_id: int | None,
+    scheduled_for: datetime | None,
+    lateness: float | None,
+) -> int:
+    now = utcnow()
+    async with ctx.db.session() as session:
+        row = JobRun(
+            kind=RunKind.AUTOMATION,
+            task=name[:64],
+            status=RunStatus.RUNNING,
+            attempt=ctx.job_try,
+            worker=ctx.worker,
+            arq_job_id=ctx.arq_job_id,
+            job_id=job_id,
+            scheduled_for=scheduled_for,
+            lateness_seconds=lateness,
+            started_at=now,
+            heartbeat_at=now,
+            log=[],
+        )
+        session.add(row)
+        await session.flush()
+        run_id = row.id
+    await events.publish(
+        ctx.settings,
+        events.Event(
+            type="run.updated", id=run_id, status=RunStatus.RUNNING.value, data={"task": name}
+        ),
+    )
+    return run_id
+
+
+async def _finish(
+    run: AutomationRun,
+    status: RunStatus,
+    code: str | None,
+    message: str | None,
+    *,
+    result: dict[str, Any] | None = None,
+    rows: int | None = None,
+    job_id: int | None = None,
+    incident: bool = False,
+) -> int | None:
+    """Close the run (only if still running) and, for a final failure, record the incident."""
+    ctx = run.ctx
+    incident_id: int | None = None
+    async with ctx.db.session() as session:
+        name = await session.scalar(select(JobRun.task).where(JobRun.id == run.run_id))
+        await session.execute(
+            update(JobRun)
+            .where(JobRun.id == run.run_id, JobRun.status == RunStatus.RUNNING)
+            .values(
+                status=status,
+                finished_at=utcnow(),
+                error_code=code,
+                error_message=message,
+                log=list(run.lines),
+                result=result,
+                rows_out=rows,
+            )
+        )
+        if incident:
+            failure = FailureInfo(code=code or "TASK_FAILED", message=message or "failed")
+            incident_id = await record_task_failure(
+                session,
+                task=name or "task",
+                failure=failure,
+                job_id=job_id,
+                run_id=run.run_id,
+                settings=ctx.settings,
+            )
+    await events.publish(
+        ctx.settings, events.Event(type="run.updated", id=run.run_id, status=status.value)
+    )
+    if incident_id is not None:
+        await events.publish(
+            ctx.settings, events.Event(type="incident.updated", id=incident_id, status="open")
+        )
+    return incident_id
+
+
+async def notify_failure(
+    ctx: TaskContext,
+    *,
+    job_id: int | None,
+    incident_id: int | None,
+    subject: str,
+    text: str,
+) -> list[str]:
+    """Email the schedule's owner, else the incident's assignee; return who was mailed.
+
+    Called only once no retry follows. A missing SMTP configuration or a refused message is
+    logged, never raised: the incident is already the record.
+    """
+    async with ctx.db.session() as session:
+        user_id: int | None = None
+        if job_id is not None:
+            user_id = await session.scalar(select(Job.owner_id).where(Job.id == job_id))
+        if user_id is None and incident_id is not None:
+            user_id = await session.scalar(
+                select(Incident.assignee_id).where(Incident.id == incident_id)
+            )
+        email = None
+        if user_id is not None:
+            email = await session.scalar(
+                select(User.email).where(User.id == user_id, User.active.is_(True))
+            )
+    if not email:
+        return []
+    if not ctx.settings.smtp.host:
+        log.warning("not mailing %s about %r: [smtp] host is not configured", email, subject)
+        return []
+    from batchops_core.mail import MailError, send_mail
+
+    try:
+        await send_mail(ctx.settings, to=[email], subject=subject, text=text)
+    except MailError as exc:
+        log.warning("failure notice to %s not sent: %s", email, exc)
+        return []
+    return [email]
+
+
+# The bodies register themselves on import.
+from batchops_core import automation_jobs as _jobs  # noqa: E402,F401

@@ -1,0 +1,609 @@
+"""The bodies of the automation tasks; `automation.run_automation` records each as a JobRun.
+
+Every body is idempotent under at-least-once delivery: an ingest advances the department's
+high-water mark in the same transaction that creates the upload (a re-run finds nothing new and
+records a skipped run); a backup writes into a temporary directory renamed at the end; a purge
+moves files aside and deletes them only after the rows' transaction committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import hashlib
+import io
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import urllib.error
+import urllib.request
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from batchops_core.automation import AutomationRun, Outcome, automation
+from batchops_core.clock import utcnow
+from batchops_core.enums import IncidentStatus, Role, RunStatus, UploadStatus
+from batchops_core.errors import BatchOpsError
+from batchops_core.models import (
+    Department,
+    DepartmentRecord,
+    Incident,
+    JobRun,
+    Upload,
+    User,
+)
+
+INGEST_BATCH = 5_000
+TERMINAL_UPLOADS = (
+    UploadStatus.PUBLISHED,
+    UploadStatus.PARTIAL,
+    UploadStatus.FAILED,
+    UploadStatus.DUPLICATE,
+)
+
+
+class AutomationFailed(BatchOpsError):
+    """A task cannot do its work for a reason a person must fix (not worth retrying as is)."""
+
+
+@automation
+async def noop(run: AutomationRun) -> Outcome:
+    """Do nothing but record a run: a probe of the whole dispatch path (and the benchmark's)."""
+    return Outcome(RunStatus.SUCCEEDED, "nothing to do")
+
+
+# ------------------------------------------------------------------------------------ uploads
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+async def _create_upload(
+    session: AsyncSession,
+    run: AutomationRun,
+    *,
+    filename: str,
+    data: bytes,
+    source: str,
+    department_id: int | None,
+) -> int:
+    """Store the file under `storage/uploads/<id>/` and add the queued Upload (not committed)."""
+    digest = hashlib.sha256(data).hexdigest()
+    upload = Upload(
+        filename=filename,
+        sha256=digest,
+        size_bytes=len(data),
+        source=source,
+        department_id=department_id,
+        status=UploadStatus.QUEUED,
+        process_config={},
+    )
+    session.add(upload)
+    await session.flush()
+    target = run.ctx.settings.storage_path / "uploads" / str(upload.id) / filename
+    await asyncio.to_thread(_write_atomic, target, data)
+    upload.stored_path = str(target)
+    return upload.id
+
+
+async def _enqueue_upload(run: AutomationRun, upload_id: int) -> None:
+    from batchops_core.tasks import enqueue_follow_up
+
+    await enqueue_follow_up(run.ctx, "process_upload", upload_id)
+
+
+# ------------------------------------------------------------------------------------ ingests
+
+
+def _records_csv(rows: list[tuple[int, str, dict[str, Any]]]) -> bytes:
+    columns: dict[str, None] = {"student_id": None}
+    for _, _, payload in rows:
+        for key in payload or {}:
+            columns.setdefault(str(key), None)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(columns)
+    for _, student_id, payload in rows:
+        payload = payload or {}
+        writer.writerow([student_id, *(payload.get(c, "") for c in list(columns)[1:])])
+    return out.getvalue().encode("utf-8")
+
+
+@automation
+async def ingest_department(run: AutomationRun, department: str) -> Outcome:
+    """Read a department's records newer than its last ingest into an upload; enqueue it."""
+    async with run.ctx.db.session() as session:
+        dept = await session.scalar(
+            select(Department).where(func.lower(Department.name) == department.strip().lower())
+        )
+        if dept is None:
+            raise AutomationFailed(f"there is no department named {department!r}.")
+        rows: list[tuple[int, str, dict[str, Any]]] = []
+        last = dept.last_ingested_record_id or 0
+        while True:
+            batch = (
+                await session.execute(
+                    select(
+                        DepartmentRecord.id, DepartmentRecord.student_id, DepartmentRecord.payload
+                    )
+                    .where(DepartmentRecord.department_id == dept.id, DepartmentRecord.id > last)
+                    .order_by(DepartmentRecord.id)
+                    .limit(INGEST_BATCH)
+                )
+            ).all()
+            rows.extend((r[0], r[1], r[2]) for r in batch)
+            if len(batch) < INGEST_BATCH:
+                break
+            last = batch[-1][0]
+        if not rows:
+            run.info(f"{dept.name}: no new records since record {dept.last_ingested_record_id}")
+            return Outcome(
+                RunStatus.SKIPPED,
+                f"{dept.name}: nothing new to ingest",
+                {"department": dept.name, "records": 0},
+            )
+        data = await asyncio.to_thread(_records_csv, rows)
+        stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")
+        slug = "".join(c if c.isalnum() else "-" for c in dept.name.lower()).strip("-")
+        upload_id = await _create_upload(
+            session,
+            run,
+            filename=f"{slug}-ingest-{stamp}.csv",
+            data=data,
+            source=dept.name,
+            department_id=dept.id,
+        )
+        dept.last_ingested_record_id = rows[-1][0]
+        dept.last_ingested_at = utcnow()
+        name = dept.name
+    run.info(f"{name}: {len(rows)} new records written to upload {upload_id}")
+    await _enqueue_upload(run, upload_id)
+    return Outcome(
+        RunStatus.SUCCEEDED,
+        f"{name}: {len(rows)} records queued as upload {upload_id}",
+        {"department": name, "records": len(rows), "upload_id": upload_id},
+        rows=len(rows),
+    )
+
+
+@automation
+async def ingest_all_departments(run: AutomationRun) -> Outcome:
+    """Ingest every active department; succeeded when at least one had new records."""
+    async with run.ctx.db.session() as session:
+        names = list(
+            await session.scalars(
+                select(Department.name).where(Department.active.is_(True)).order_by(Department.name)
+            )
+        )
+    uploads: dict[str, int] = {}
+    for name in names:
+        outcome = await ingest_department(run, name)
+        if outcome.status is RunStatus.SUCCEEDED:
+            uploads[name] = int(outcome.data["upload_id"])
+    if not uploads:
+        return Outcome(
+            RunStatus.SKIPPED, f"no new records in {len(names)} departments", {"uploads": {}}
+        )
+    return Outcome(
+        RunStatus.SUCCEEDED,
+        f"{len(uploads)} of {len(names)} departments had new records",
+        {"uploads": uploads},
+    )
+
+
+# ------------------------------------------------------------------------------------ mail
+
+
+def _require_smtp(run: AutomationRun) -> None:
+    if not run.ctx.settings.smtp.host:
+        raise AutomationFailed("mail is not configured: set [smtp] host in config.toml.")
+
+
+def _period_start(now: datetime, tz: str, period: str) -> datetime:
+    local = now.astimezone(ZoneInfo(tz))
+    day = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    if period == "day":
+        start = day
+    elif period == "week":
+        start = day - timedelta(days=day.weekday())
+    elif period == "month":
+        start = day.replace(day=1)
+    else:
+        raise AutomationFailed(f"period must be day, week or month, not {period!r}.")
+    return start.astimezone(ZoneInfo("UTC"))
+
+
+@automation
+async def send_attendance_reminders(run: AutomationRun, period: str = "week") -> Outcome:
+    """Email the members of every active department that has not submitted this period."""
+    from batchops_core.mail import send_mail
+
+    _require_smtp(run)
+    settings = run.ctx.settings
+    since = _period_start(utcnow(), settings.timezone, period)
+    async with run.ctx.db.session() as session:
+        late = (
+            await session.scalars(
+                select(Department)
+                .where(
+                    Department.active.is_(True),
+                    (Department.last_submitted_at.is_(None))
+                    | (Department.last_submitted_at < since),
+                )
+                .order_by(Department.name)
+            )
+        ).all()
+        recipients: dict[str, list[str]] = {}
+        for dept in late:
+            members = await session.scalars(
+                select(User.email).where(User.department_id == dept.id, User.active.is_(True))
+            )
+            emails = [e for e in members if e]
+            if dept.contact_email:
+                emails.append(dept.contact_email)
+            recipients[dept.name] = sorted(set(emails))
+    sent: list[str] = []
+    for name, emails in recipients.items():
+        if not emails:
+            run.info(f"{name}: late, but nobody to remind")
+            continue
+        await send_mail(
+            settings,
+            to=emails,
+            subject=f"Reminder: {name} has not submitted this {period}",
+            text=(
+                f"Hello,\n\nBatchOps has received no submission from {name} since "
+                f"{since:%Y-%m-%d %H:%M} UTC. Please upload this {period}'s file.\n"
+            ),
+        )
+        run.info(f"{name}: reminded {', '.join(emails)}")
+        sent.append(name)
+    if not sent:
+        return Outcome(RunStatus.SKIPPED, "every department has submitted", {"reminded": []})
+    return Outcome(RunStatus.SUCCEEDED, f"reminded {len(sent)} department(s)", {"reminded": sent})
+
+
+async def _digest_figures(session: AsyncSession, since: datetime) -> dict[str, Any]:
+    by_status = dict(
+        (
+            await session.execute(
+                select(JobRun.status, func.count(JobRun.id))
+                .where(JobRun.created_at >= since)
+                .group_by(JobRun.status)
+            )
+        ).all()
+    )
+    failures = (
+        await session.execute(
+            select(JobRun.id, JobRun.task, JobRun.error_code, JobRun.error_message)
+            .where(JobRun.created_at >= since, JobRun.status == RunStatus.FAILED)
+            .order_by(JobRun.id.desc())
+            .limit(20)
+        )
+    ).all()
+    open_incidents = await session.scalar(
+        select(func.count(Incident.id)).where(
+            Incident.status.in_([IncidentStatus.OPEN, IncidentStatus.IN_PROGRESS])
+        )
+    )
+    resolved = (
+        await session.execute(
+            select(Incident.created_at, Incident.resolved_at).where(
+                Incident.resolved_at.is_not(None),
+                Incident.resolved_at >= since - timedelta(days=29),
+            )
+        )
+    ).all()
+    mttr = (
+        sum((r - c).total_seconds() for c, r in resolved) / len(resolved) / 60 if resolved else None
+    )
+    return {
+        "runs": {str(k): int(v) for k, v in by_status.items()},
+        "failures": [
+            {"run": i, "task": t, "code": c or "", "message": (m or "")[:200]}
+            for i, t, c, m in failures
+        ],
+        "open_incidents": int(open_incidents or 0),
+        "mttr_minutes": round(mttr, 1) if mttr is not None else None,
+    }
+
+
+@automation
+async def send_system_status_digest(run: AutomationRun) -> Outcome:
+    """Email admins today's runs by status, failures, open incidents and the 30-day MTTR."""
+    from batchops_core.mail import send_mail
+
+    _require_smtp(run)
+    settings = run.ctx.settings
+    since = _period_start(utcnow(), settings.timezone, "day")
+    async with run.ctx.db.session() as session:
+        figures = await _digest_figures(session, since)
+        admins = [
+            e
+            for e in await session.scalars(
+                select(User.email).where(User.role == Role.ADMIN, User.active.is_(True))
+            )
+            if e
+        ]
+    if not admins:
+        return Outcome(RunStatus.SKIPPED, "no active admin to send the digest to", figures)
+    runs = ", ".join(f"{k} {v}" for k, v in sorted(figures["runs"].items())) or "none"
+    mttr = figures["mttr_minutes"]
+    lines = [
+        f"BatchOps status since {since:%Y-%m-%d %H:%M} UTC",
+        "",
+        f"Runs: {runs}",
+        f"Open incidents: {figures['open_incidents']}",
+        f"MTTR (30 days): {f'{mttr} min' if mttr is not None else 'no resolved incidents'}",
+        "",
+        "Failures:" if figures["failures"] else "No failures.",
+        *(f"  run {f['run']} {f['task']}: {f['code']} {f['message']}" for f in figures["failures"]),
+    ]
+    await send_mail(
+        settings,
+        to=sorted(set(admins)),
+        subject="Daily status digest",
+        text="\n".join(lines) + "\n",
+    )
+    run.info(f"digest sent to {len(set(admins))} admin(s)")
+    return Outcome(RunStatus.SUCCEEDED, f"digest sent to {len(set(admins))} admin(s)", figures)
+
+
+# ------------------------------------------------------------------------------------ backup
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _manifest(storage: Path) -> list[dict[str, Any]]:
+    if not storage.is_dir():
+        return []
+    files = []
+    for path in sorted(p for p in storage.rglob("*") if p.is_file()):
+        rel = path.relative_to(storage)
+        if rel.parts and rel.parts[0] == ".trash":
+            continue
+        files.append({"path": str(rel), "size": path.stat().st_size, "sha256": _sha256_file(path)})
+    return files
+
+
+def _sqlite_backup(source: str, target: Path) -> None:
+    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+    dst = sqlite3.connect(target)
+    try:
+        src.backup(dst)
+    finally:
+        dst.close()
+        src.close()
+
+
+def _pg_dump(url: Any, target: Path) -> None:
+    exe = shutil.which("pg_dump")
+    if exe is None:
+        raise AutomationFailed(
+            "pg_dump is not installed: install the PostgreSQL client tools to back up PostgreSQL."
+        )
+    env = dict(os.environ)
+    if url.password:
+        env["PGPASSWORD"] = str(url.password)
+    cmd = [
+        exe,
+        "--format=custom",
+        "--no-owner",
+        f"--file={target}",
+        f"--host={url.host or '127.0.0.1'}",
+        f"--port={url.port or 5432}",
+        f"--username={url.username or 'postgres'}",
+        url.database or "postgres",
+    ]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=3600, check=False)
+    if done.returncode != 0:
+        detail = (done.stderr or done.stdout).strip().splitlines()
+        raise AutomationFailed(f"pg_dump failed: {detail[-1] if detail else done.returncode}.")
+
+
+@automation
+async def run_daily_backup(run: AutomationRun, keep: int | None = None) -> Outcome:
+    """A consistent database copy plus a manifest of stored files, rotated to `backup_keep`."""
+    settings = run.ctx.settings
+    db = run.ctx.db
+    root = settings.data_path / "backups"
+    name = f"backup-{utcnow():%Y%m%dT%H%M%S%fZ}"
+    work = root / f".{name}.partial"
+    work.mkdir(parents=True, exist_ok=False)
+    try:
+        if db.is_sqlite:
+            dump = work / "batchops.db"
+            await asyncio.to_thread(_sqlite_backup, str(db.url.database), dump)
+        else:
+            dump = work / "batchops.pgdump"
+            await asyncio.to_thread(_pg_dump, db.url, dump)
+        files = await asyncio.to_thread(_manifest, settings.storage_path)
+        manifest = {
+            "created_at": utcnow().isoformat(),
+            "database": {
+                "url": db.display_url,
+                "file": dump.name,
+                "size": dump.stat().st_size,
+                "sha256": await asyncio.to_thread(_sha256_file, dump),
+            },
+            "storage_root": str(settings.storage_path),
+            "files": files,
+        }
+        (work / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+        final = root / name
+        os.replace(work, final)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    keep_n = max(1, keep if keep is not None else settings.retention.backup_keep)
+    existing = sorted(p for p in root.iterdir() if p.is_dir() and p.name.startswith("backup-"))
+    removed = [p.name for p in existing[:-keep_n]]
+    for old in existing[:-keep_n]:
+        shutil.rmtree(old, ignore_errors=True)
+    run.info(
+        f"backup {final.name}: database {manifest['database']['size']} bytes, "
+        f"{len(files)} stored files; removed {len(removed)} old backup(s)"
+    )
+    return Outcome(
+        RunStatus.SUCCEEDED,
+        f"backup written to {final}",
+        {"path": str(final), "files": len(files), "removed": removed},
+    )
+
+
+# ------------------------------------------------------------------------------------ purge
+
+
+def _upload_paths(storage: Path, upload: Upload) -> list[Path]:
+    paths = [storage / "uploads" / str(upload.id)]
+    for value in (upload.report_csv, upload.report_pdf, upload.fixlist_csv, upload.fixlist_xlsx):
+        if value:
+            path = Path(value)
+            paths.append(path if path.is_absolute() else storage / path)
+    return [p for p in paths if p.exists()]
+
+
+@automation
+async def purge_old_records(run: AutomationRun, days: int | None = None) -> Outcome:
+    """Delete finished uploads (and their files), runs and archived incidents past retention.
+
+    Files are moved into `storage/.trash/<run>` first; the rows are deleted in one transaction;
+    the trash is emptied only after the commit, and put back if the transaction fails.
+    """
+    settings = run.ctx.settings
+    keep_days = days if days is not None else settings.retention.days
+    cutoff = utcnow() - timedelta(days=keep_days)
+    storage = settings.storage_path
+    trash = storage / ".trash" / str(run.run_id)
+    moved: list[tuple[Path, Path]] = []
+    try:
+        async with run.ctx.db.session() as session:
+            uploads = (
+                await session.scalars(
+                    select(Upload).where(
+                        Upload.created_at < cutoff, Upload.status.in_(TERMINAL_UPLOADS)
+                    )
+                )
+            ).all()
+            for upload in uploads:
+                for path in _upload_paths(storage, upload):
+                    target = trash / f"{len(moved)}-{path.name}"
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(path, target)
+                    moved.append((path, target))
+            upload_ids = [u.id for u in uploads]
+            if upload_ids:
+                await session.execute(delete(Upload).where(Upload.id.in_(upload_ids)))
+            runs = await session.execute(
+                delete(JobRun).where(JobRun.created_at < cutoff, JobRun.status != RunStatus.RUNNING)
+            )
+            incidents = await session.execute(
+                delete(Incident).where(
+                    Incident.status == IncidentStatus.ARCHIVED,
+                    Incident.archived_at.is_not(None),
+                    Incident.archived_at < cutoff,
+                )
+            )
+    except BaseException:
+        for original, target in reversed(moved):
+            original.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(target, original)
+        raise
+    shutil.rmtree(trash, ignore_errors=True)
+    figures = {
+        "uploads": len(upload_ids),
+        "files": len(moved),
+        "runs": int(runs.rowcount or 0),  # type: ignore[attr-defined]
+        "incidents": int(incidents.rowcount or 0),  # type: ignore[attr-defined]
+        "cutoff": cutoff.isoformat(),
+    }
+    if not any(figures[k] for k in ("uploads", "files", "runs", "incidents")):
+        return Outcome(RunStatus.SKIPPED, f"nothing older than {keep_days} days", figures)
+    run.info(
+        f"purged {figures['uploads']} uploads ({figures['files']} files), {figures['runs']} runs, "
+        f"{figures['incidents']} archived incidents older than {keep_days} days"
+    )
+    return Outcome(RunStatus.SUCCEEDED, f"purged records older than {keep_days} days", figures)
+
+
+# ------------------------------------------------------------------------------------ fetch
+
+
+def _download(url: str, limit: int, timeout: float) -> tuple[bytes, str]:
+    from batchops_core.tasks import TransientError
+
+    request = urllib.request.Request(url, headers={"User-Agent": "BatchOps fetch_url"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            data = response.read(limit + 1)
+            name = Path(urlparse(response.geturl()).path).name
+    except urllib.error.HTTPError as exc:
+        if exc.code >= 500 or exc.code == 429:
+            raise TransientError(f"{url} answered HTTP {exc.code}; will try again.") from None
+        raise AutomationFailed(f"{url} answered HTTP {exc.code} {exc.reason}.") from None
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise TransientError(f"cannot fetch {url}: {reason}.") from None
+    if len(data) > limit:
+        raise AutomationFailed(f"{url} is larger than the {limit // 2**20} MB upload limit.")
+    return data, name
+
+
+@automation
+async def fetch_url(
+    run: AutomationRun, url: str, filename: str | None = None, department: str | None = None
+) -> Outcome:
+    """Download a CSV from `url` into a new upload and enqueue it through the pipeline."""
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise AutomationFailed(f"{url!r} is not an http(s) URL.")
+    settings = run.ctx.settings
+    limit = settings.pipeline.max_upload_mb * 2**20
+    data, served_name = await asyncio.to_thread(_download, url, limit, 60.0)
+    if not data:
+        raise AutomationFailed(f"{url} returned an empty file.")
+    name = Path(filename or served_name or "download.csv").name or "download.csv"
+    async with run.ctx.db.session() as session:
+        dept_id = None
+        if department:
+            dept_id = await session.scalar(
+                select(Department.id).where(func.lower(Department.name) == department.lower())
+            )
+            if dept_id is None:
+                raise AutomationFailed(f"there is no department named {department!r}.")
+        upload_id = await _create_upload(
+            session,
+            run,
+            filename=name,
+            data=data,
+            source=department or parsed.netloc,
+            department_id=dept_id,
+        )
+    run.info(f"fetched {len(data)} bytes from {url} into upload {upload_id}")
+    await _enqueue_upload(run, upload_id)
+    return Outcome(
+        RunStatus.SUCCEEDED,
+        f"fetched {url} as upload {upload_id}",
+        {"upload_id": upload_id, "bytes": len(data)},
+    )

@@ -1,0 +1,93 @@
+"""The schedule dispatcher: due `Job` rows in the database become `run_schedule` jobs.
+
+Read from the database every `interval` seconds, so an edited or new schedule needs no restart.
+Each due firing is claimed by `schedules.advance_job` (a conditional UPDATE on `next_run_at`): of
+several daemons only the one whose update matched enqueues it, and the deterministic arq job id
+(`firing_job_id`) makes a second enqueue of the same firing a no-op as well. The claim and the
+enqueue share one transaction: if the enqueue fails (Redis down), the claim rolls back and the
+firing is retried on the next pass instead of being lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from batchops_core import events, schedules
+from batchops_core.clock import utcnow
+from batchops_core.db import Database
+from batchops_core.queue import Dispatcher
+
+log = logging.getLogger(__name__)
+
+DEFAULT_INTERVAL = 1.0
+
+
+@dataclass
+class DispatchReport:
+    enqueued: list[tuple[int, datetime]] = field(default_factory=list)
+    skipped: int = 0
+
+
+async def dispatch_due(
+    db: Database, dispatcher: Dispatcher, *, now: datetime | None = None
+) -> DispatchReport:
+    """Enqueue every due firing this process wins; return what it enqueued."""
+    now = now or utcnow()
+    report = DispatchReport()
+    async with db.session() as session:
+        due = await schedules.due_jobs(session, now)
+    prefix = dispatcher.settings.redis.prefix
+    for firing in due:
+        async with db.session() as session:
+            won = await schedules.advance_job(
+                session, job_id=firing.job_id, fired_for=firing.scheduled_for, now=now
+            )
+            if not won:
+                report.skipped += 1
+                continue
+            await dispatcher.enqueue(
+                "run_schedule",
+                firing.job_id,
+                firing.scheduled_for.isoformat(),
+                job_id=schedules.firing_job_id(firing.job_id, firing.scheduled_for, prefix=prefix),
+            )
+        report.enqueued.append((firing.job_id, firing.scheduled_for))
+        await events.publish(
+            dispatcher.settings,
+            events.Event(
+                type="schedule.updated",
+                id=firing.job_id,
+                status="fired",
+                data={
+                    "scheduled_for": firing.scheduled_for.isoformat(),
+                    "lateness_seconds": round(firing.lateness_seconds, 3),
+                },
+            ),
+        )
+    return report
+
+
+async def run_dispatch_loop(
+    db: Database,
+    dispatcher: Dispatcher,
+    *,
+    interval: float = DEFAULT_INTERVAL,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Dispatch due schedules until `stop` is set; a failing pass is logged and retried."""
+    stop = stop or asyncio.Event()
+    while not stop.is_set():
+        try:
+            report = await dispatch_due(db, dispatcher)
+            if report.enqueued:
+                log.info("dispatched %d schedule firing(s)", len(report.enqueued))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("schedule dispatch failed, will retry: %s", exc)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=interval)

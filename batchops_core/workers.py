@@ -1,0 +1,227 @@
+"""Per-worker heartbeats: a WorkerHeartbeat row, a Redis key with a TTL, and the runs in hand.
+
+arq's own health key is shared by every worker of a queue and deleted by whichever stops first
+(arq #291), so BatchOps keeps its own: each worker process (daemon or embedded) upserts its row
+and sets `<prefix>:worker:<name>` every `heartbeat_seconds`, and bumps `job_runs.heartbeat_at` of
+exactly the runs it is executing. The sweeper treats a `running` run whose heartbeat is older than
+`stale_after_seconds` as lost, whether its worker died or the run was orphaned by an error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from redis.asyncio import Redis
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from batchops_core import events
+from batchops_core.clock import utcnow
+from batchops_core.config import Settings
+from batchops_core.db import Database
+from batchops_core.enums import RunStatus
+from batchops_core.models import JobRun, WorkerHeartbeat
+
+log = logging.getLogger(__name__)
+
+
+def worker_name(kind: str = "daemon") -> str:
+    """A name unique to this process: `<kind>@<host>:<pid>`."""
+    return f"{kind}@{socket.gethostname()}:{os.getpid()}"
+
+
+def redis_key(settings: Settings, name: str) -> str:
+    return f"{settings.redis.prefix}:worker:{name}"
+
+
+def redis_pattern(settings: Settings) -> str:
+    return f"{settings.redis.prefix}:worker:*"
+
+
+@dataclass
+class WorkTracker:
+    """What this worker is executing right now, so heartbeats keep exactly those runs alive."""
+
+    uploads: dict[int, int] = field(default_factory=dict)
+    runs: dict[int, int] = field(default_factory=dict)
+
+    def add_upload(self, upload_id: int) -> None:
+        self.uploads[upload_id] = self.uploads.get(upload_id, 0) + 1
+
+    def done_upload(self, upload_id: int) -> None:
+        left = self.uploads.get(upload_id, 0) - 1
+        if left > 0:
+            self.uploads[upload_id] = left
+        else:
+            self.uploads.pop(upload_id, None)
+
+    def add_run(self, run_id: int) -> None:
+        self.runs[run_id] = self.runs.get(run_id, 0) + 1
+
+    def done_run(self, run_id: int) -> None:
+        left = self.runs.get(run_id, 0) - 1
+        if left > 0:
+            self.runs[run_id] = left
+        else:
+            self.runs.pop(run_id, None)
+
+    @property
+    def busy(self) -> int:
+        return len(self.uploads) + len(self.runs)
+
+
+class Heartbeat:
+    """Beats for one worker process until stopped; `beat()` is also callable on its own."""
+
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        name: str,
+        *,
+        tracker: WorkTracker | None = None,
+        embedded: bool = False,
+        redis: Redis | None = None,
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.name = name
+        self.tracker = tracker or WorkTracker()
+        self.embedded = embedded
+        self.redis = redis
+        self.started_at = utcnow()
+        self._task: asyncio.Task[None] | None = None
+        self.last_beat: datetime | None = None
+
+    async def beat(self) -> None:
+        """One beat: the row, the runs in hand, the Redis key, an event; raises on DB errors."""
+        now = utcnow()
+        async with self.db.session() as session:
+            await _upsert(session, self, now)
+            uploads, runs = list(self.tracker.uploads), list(self.tracker.runs)
+            if uploads or runs:
+                await session.execute(
+                    update(JobRun)
+                    .where(
+                        JobRun.status == RunStatus.RUNNING,
+                        JobRun.worker == self.name,
+                        or_(JobRun.upload_id.in_(uploads), JobRun.id.in_(runs)),
+                    )
+                    .values(heartbeat_at=now)
+                )
+        if self.redis is not None:
+            ttl = max(self.settings.worker.health_interval, self.settings.worker.heartbeat_seconds)
+            try:
+                await self.redis.set(redis_key(self.settings, self.name), now.isoformat(), ex=ttl)
+            except Exception as exc:  # Redis down: the database row still says we are alive
+                log.warning("could not record the heartbeat in Redis: %s", exc)
+        self.last_beat = now
+        await events.publish(
+            self.settings,
+            events.Event(type="worker.heartbeat", id=self.name, data={"jobs": self.tracker.busy}),
+        )
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._loop(), name=f"heartbeat:{self.name}")
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.beat()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a missed beat is logged; the next one may succeed
+                log.warning("heartbeat of %s failed: %s", self.name, exc)
+            await asyncio.sleep(self.settings.worker.heartbeat_seconds)
+
+    async def stop(self, *, remove: bool = True) -> None:
+        """Stop beating; `remove` deletes the row and key so the worker shows as gone at once."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        if not remove:
+            return
+        try:
+            async with self.db.session() as session:
+                await session.execute(
+                    delete(WorkerHeartbeat).where(WorkerHeartbeat.name == self.name)
+                )
+        except Exception as exc:
+            log.warning("could not remove the heartbeat row of %s: %s", self.name, exc)
+        if self.redis is not None:
+            try:
+                await self.redis.delete(redis_key(self.settings, self.name))
+            except Exception as exc:
+                log.warning("could not remove the heartbeat key of %s: %s", self.name, exc)
+
+
+async def _upsert(session: AsyncSession, beat: Heartbeat, now: datetime) -> None:
+    row = await session.get(WorkerHeartbeat, beat.name)
+    if row is None:
+        host, _, pid = beat.name.partition("@")[2].rpartition(":")
+        session.add(
+            WorkerHeartbeat(
+                name=beat.name,
+                host=host or socket.gethostname(),
+                pid=int(pid) if pid.isdigit() else os.getpid(),
+                embedded=beat.embedded,
+                started_at=beat.started_at,
+                heartbeat_at=now,
+                jobs_running=beat.tracker.busy,
+            )
+        )
+    else:
+        row.heartbeat_at = now
+        row.jobs_running = beat.tracker.busy
+
+
+@dataclass(frozen=True)
+class WorkerState:
+    name: str
+    host: str
+    pid: int
+    embedded: bool
+    started_at: datetime
+    heartbeat_at: datetime
+    jobs_running: int
+    alive: bool
+
+
+async def list_workers(
+    session: AsyncSession, settings: Settings, now: datetime | None = None
+) -> list[WorkerState]:
+    """Every worker row, newest heartbeat first, with `alive` judged by `health_interval`."""
+    now = now or utcnow()
+    cutoff = now - timedelta(seconds=settings.worker.health_interval)
+    rows = (
+        await session.scalars(select(WorkerHeartbeat).order_by(WorkerHeartbeat.heartbeat_at.desc()))
+    ).all()
+    return [
+        WorkerState(
+            name=r.name,
+            host=r.host,
+            pid=r.pid,
+            embedded=r.embedded,
+            started_at=r.started_at,
+            heartbeat_at=r.heartbeat_at,
+            jobs_running=r.jobs_running,
+            alive=r.heartbeat_at >= cutoff,
+        )
+        for r in rows
+    ]
+
+
+async def prune_dead(session: AsyncSession, settings: Settings, now: datetime | None = None) -> int:
+    """Delete worker rows silent for a day; they only clutter the health view."""
+    cutoff = (now or utcnow()) - timedelta(days=1)
+    result = await session.execute(
+        delete(WorkerHeartbeat).where(WorkerHeartbeat.heartbeat_at < cutoff)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

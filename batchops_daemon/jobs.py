@@ -1,0 +1,43 @@
+"""arq job functions: thin wrappers that run the core task bodies with a per-job TaskContext.
+
+A `TransientError` from a body becomes arq's `Retry` with exponential backoff, so the same job
+runs again (its try counted by arq) until `worker.max_tries`; the body itself turns the final
+try's failure into an incident, so arq never retries a data failure.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from arq import Retry
+from arq.worker import Function, func
+
+from batchops_core.queue import backoff_seconds
+from batchops_core.tasks import TASKS, TaskContext, TaskFn, TransientError
+
+CTX_KEY = "batchops"
+BACKOFF_KEY = "batchops_backoff"
+
+
+def _wrap(name: str, body: TaskFn) -> Any:
+    async def job(ctx: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        base: TaskContext = ctx[CTX_KEY]
+        task_ctx = base.for_job(job_try=int(ctx.get("job_try", 1)), arq_job_id=ctx.get("job_id"))
+        try:
+            return await body(task_ctx, *args, **kwargs)
+        except TransientError as exc:
+            if task_ctx.final_try:
+                raise
+            delay = backoff_seconds(task_ctx.job_try, ctx.get(BACKOFF_KEY, 2.0))
+            raise Retry(defer=delay) from exc
+
+    job.__name__ = name
+    job.__qualname__ = name
+    return job
+
+
+def arq_functions(job_timeout: int) -> list[Function]:
+    """Every core task as an arq Function; arq's timeout leaves the core's own one room to act."""
+    return [
+        func(_wrap(name, body), name=name, timeout=job_timeout + 30) for name, body in TASKS.items()
+    ]

@@ -1,0 +1,118 @@
+"""`batchops-daemon`: the worker under systemd, `--once` for scripts and CI, `--check` for health.
+
+Exit status: 0 success (or a clean stop), 1 failure (a failed item, an unhealthy deployment, an
+unreachable database or Redis), 2 a configuration error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from batchops_core import events
+from batchops_core.config import Settings, load_settings
+from batchops_core.db import open_database
+from batchops_core.errors import BatchOpsError
+from batchops_daemon.health import check_database, check_health, check_redis
+from batchops_daemon.once import run_once
+from batchops_daemon.service import Daemon
+
+log = logging.getLogger("batchops_daemon")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="batchops-daemon",
+        description="BatchOps worker: uploads, schedules, automation, sweeper, metrics.",
+    )
+    parser.add_argument("--config", help="path of config.toml (default: BATCHOPS_CONFIG, ...)")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--once",
+        action="store_true",
+        help="process every queued upload and due schedule, then exit 0/1",
+    )
+    mode.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 0 when a worker of this deployment beat within health_interval",
+    )
+    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
+    return parser
+
+
+async def _serve(settings: Settings) -> int:
+    db = open_database(settings)
+    try:
+        await check_database(db, settings)
+        if settings.uses_redis:
+            await check_redis(settings)
+        daemon = Daemon(settings, db)
+        daemon.install_signal_handlers()
+        if settings.uses_redis:
+            log.info(
+                "worker %s on Redis %s, database %s",
+                daemon.name,
+                settings.redis.url,
+                db.display_url,
+            )
+            return await daemon.run_arq()
+        log.info("worker %s without Redis (in-process), database %s", daemon.name, db.display_url)
+        return await daemon.run_polling()
+    finally:
+        await events.close()
+        await db.dispose()
+
+
+async def _once(settings: Settings) -> int:
+    db = open_database(settings)
+    try:
+        await check_database(db, settings)
+        return await run_once(db, settings, lambda line: print(line, flush=True))
+    finally:
+        await events.close()
+        await db.dispose()
+
+
+async def _check(settings: Settings) -> int:
+    db = open_database(settings)
+    try:
+        health = await check_health(db, settings)
+    finally:
+        await db.dispose()
+    print(("healthy: " if health.healthy else "unhealthy: ") + health.detail)
+    return 0 if health.healthy else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=getattr(logging, str(args.log_level).upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("arq.worker").setLevel(logging.WARNING)
+    try:
+        settings = load_settings(Path(args.config) if args.config else None)
+    except BatchOpsError as exc:
+        print(f"batchops-daemon: configuration error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        if args.check:
+            return asyncio.run(_check(settings))
+        if args.once:
+            return asyncio.run(_once(settings))
+        return asyncio.run(_serve(settings))
+    except BatchOpsError as exc:
+        print(f"batchops-daemon: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,282 @@
+"""The long-running daemon: an arq worker (or, without Redis, a database-polling worker) plus
+the loops every daemon runs: heartbeat, sweeper, schedule dispatcher, metrics, systemd watchdog.
+
+Shutdown on SIGTERM/SIGINT is ours, not arq's: stop taking jobs, give running jobs up to
+`worker.shutdown_grace` seconds, then cancel the rest — a cancelled upload is handed back to
+`queued` in the database and arq re-queues its job at once — and exit 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from arq import ArqRedis
+from arq.worker import Worker
+from sqlalchemy import select
+
+from batchops_core import events
+from batchops_core.config import Settings
+from batchops_core.db import Database
+from batchops_core.dispatch_loop import run_dispatch_loop
+from batchops_core.enums import UploadStatus
+from batchops_core.metrics import Metrics
+from batchops_core.models import Upload
+from batchops_core.queue import Dispatcher, arq_redis_settings, queue_name
+from batchops_core.sweeper import sweep_once
+from batchops_core.tasks import TaskContext
+from batchops_core.workers import Heartbeat, worker_name
+from batchops_daemon import systemd
+from batchops_daemon.jobs import BACKOFF_KEY, CTX_KEY, arq_functions
+
+log = logging.getLogger(__name__)
+
+
+def worker_settings(settings: Settings, **overrides: Any) -> dict[str, Any]:
+    """arq Worker keyword arguments built from the BatchOps settings.
+
+    `keep_result=0`: the database is the record, Redis keeps no results (and a finished job id
+    can be enqueued again, which the sweeper relies on). arq's own signal handling is off.
+    """
+    w = settings.worker
+    kwargs: dict[str, Any] = {
+        "functions": arq_functions(w.job_timeout),
+        "queue_name": queue_name(settings),
+        "redis_settings": arq_redis_settings(settings),
+        "poll_delay": w.poll_delay,
+        "max_jobs": w.max_jobs,
+        "job_timeout": w.job_timeout + 30,
+        "max_tries": w.max_tries,
+        "keep_result": 0,
+        "health_check_interval": w.health_interval,
+        "health_check_key": f"{settings.redis.prefix}:arq-health",
+        "handle_signals": False,
+        "log_results": False,
+    }
+    kwargs.update(overrides)
+    return kwargs
+
+
+class Daemon:
+    """One daemon process: its worker identity, its loops, and its stop signal."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        *,
+        name: str | None = None,
+        retry_backoff: float = 2.0,
+        schedule_interval: float = 1.0,
+        metrics_port: int | None = None,
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.name = name or worker_name("daemon")
+        self.retry_backoff = retry_backoff
+        self.schedule_interval = schedule_interval
+        self.metrics_port = settings.worker.metrics_port if metrics_port is None else metrics_port
+        self.stop_event = asyncio.Event()
+        self.dispatcher: Dispatcher | None = None
+        self.heartbeat: Heartbeat | None = None
+        self.metrics = Metrics()
+        self.bound_metrics_port: int | None = None
+        self._loops: list[asyncio.Task[None]] = []
+        self._redis: ArqRedis | None = None
+        self._stopped = False
+
+    # ------------------------------------------------------------------ shared loops
+
+    async def start(self, pool: ArqRedis | None) -> TaskContext:
+        """Build the dispatcher and task context and start the background loops."""
+        self._redis = pool
+        self.dispatcher = Dispatcher(
+            self.db,
+            self.settings,
+            pool,
+            worker=self.name,
+            owns_pool=False,
+            retry_backoff=self.retry_backoff,
+        )
+        self.heartbeat = Heartbeat(
+            self.db, self.settings, self.name, tracker=self.dispatcher.tracker, redis=pool
+        )
+        await self.heartbeat.beat()
+        self.heartbeat.start()
+        if self.metrics_port >= 0:
+            try:
+                self.bound_metrics_port = self.metrics.serve(
+                    self.settings.worker.metrics_host, self.metrics_port
+                )
+                log.info(
+                    "metrics on http://%s:%s/metrics",
+                    self.settings.worker.metrics_host,
+                    self.bound_metrics_port,
+                )
+            except OSError as exc:
+                log.warning("metrics not served on port %s: %s", self.metrics_port, exc)
+        every = float(self.settings.worker.heartbeat_seconds)
+        self._spawn("sweeper", self._every(every, self._sweep))
+        self._spawn("metrics", self._every(every, self._refresh_metrics))
+        self._spawn(
+            "schedules",
+            run_dispatch_loop(
+                self.db, self.dispatcher, interval=self.schedule_interval, stop=self.stop_event
+            ),
+        )
+        interval = systemd.watchdog_interval()
+        if interval:
+            self._spawn("watchdog", self._every(interval, self._watchdog))
+        return self.dispatcher.context
+
+    def _spawn(self, name: str, work: Awaitable[None]) -> None:
+        self._loops.append(asyncio.create_task(work, name=f"{self.name}:{name}"))  # type: ignore[arg-type]
+
+    async def _every(self, seconds: float, step: Callable[[], Awaitable[None]]) -> None:
+        while not self.stop_event.is_set():
+            try:
+                await step()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # one failed pass must not end the loop
+                log.warning("%s failed: %s", getattr(step, "__name__", "loop"), exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop_event.wait(), timeout=seconds)
+
+    async def _sweep(self) -> None:
+        await sweep_once(self.db, self.settings, self.dispatcher)
+
+    async def _refresh_metrics(self) -> None:
+        depth = None
+        if self._redis is not None:
+            with contextlib.suppress(Exception):
+                depth = int(await self._redis.zcard(queue_name(self.settings)))
+        elif self.dispatcher is not None:
+            depth = self.dispatcher.running
+        await self.metrics.refresh(self.db, self.settings, depth)
+
+    async def _watchdog(self) -> None:
+        systemd.notify("WATCHDOG=1")
+
+    async def stop_loops(self) -> None:
+        """Stop the loops, remove this worker's heartbeat, close metrics. Idempotent."""
+        self.stop_event.set()
+        if self._stopped:
+            return
+        self._stopped = True
+        for task in self._loops:
+            task.cancel()
+        await asyncio.gather(*self._loops, return_exceptions=True)
+        self._loops.clear()
+        if self.heartbeat is not None:
+            await self.heartbeat.stop()
+        self.metrics.close()
+
+    def request_stop(self, signum: int | None = None) -> None:
+        if not self.stop_event.is_set():
+            log.info(
+                "stopping (signal %s): no new jobs; grace %s s",
+                signum,
+                self.settings.worker.shutdown_grace,
+            )
+            systemd.notify("STOPPING=1")
+            self.stop_event.set()
+
+    def install_signal_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.request_stop, sig)
+
+    # ------------------------------------------------------------------ arq mode
+
+    async def run_arq(self, **overrides: Any) -> int:
+        """Run the arq worker until stopped; 0 after a clean stop, 1 if Redis went away."""
+        daemon = self
+
+        async def on_startup(ctx: dict[str, Any]) -> None:
+            ctx[CTX_KEY] = await daemon.start(ctx["redis"])
+            ctx[BACKOFF_KEY] = daemon.retry_backoff
+            systemd.notify(f"READY=1\nSTATUS=worker {daemon.name} on {queue_name(daemon.settings)}")
+
+        async def on_shutdown(ctx: dict[str, Any]) -> None:
+            await daemon.stop_loops()
+
+        worker = Worker(
+            **worker_settings(
+                self.settings, on_startup=on_startup, on_shutdown=on_shutdown, **overrides
+            )
+        )
+        main = asyncio.create_task(worker.main())
+        stopper = asyncio.create_task(self.stop_event.wait())
+        done, _ = await asyncio.wait({main, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        status = 0
+        if main in done:
+            stopper.cancel()
+            exc = main.exception()
+            if exc is not None:
+                log.error("the worker stopped: %s", exc)
+                status = 1
+        else:
+            worker.allow_pick_jobs = False
+            await self._drain(lambda: sum(not t.done() for t in worker.tasks.values()))
+        await worker.close()
+        if not main.done():
+            main.cancel()
+        await asyncio.gather(main, return_exceptions=True)
+        await self.stop_loops()
+        return status
+
+    async def _drain(self, running: Callable[[], int]) -> None:
+        deadline = time.monotonic() + self.settings.worker.shutdown_grace
+        while running() and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        left = running()
+        if left:
+            log.warning("grace over: handing back %d running job(s)", left)
+
+    # ------------------------------------------------------------------ no-Redis mode
+
+    async def run_polling(self) -> int:
+        """Without Redis: claim queued uploads from the database and run them in process."""
+        ctx = await self.start(None)
+        assert self.dispatcher is not None
+        systemd.notify(f"READY=1\nSTATUS=in-process worker {ctx.worker} (no Redis)")
+        in_flight: dict[int, asyncio.Task[Any]] = {}
+        limit = self.settings.worker.max_jobs
+        poll = max(self.settings.worker.poll_delay, 0.5)
+        while not self.stop_event.is_set():
+            for upload_id in [u for u, t in in_flight.items() if t.done()]:
+                del in_flight[upload_id]
+            if len(in_flight) < limit:
+                try:
+                    async with self.db.session() as session:
+                        queued = list(
+                            await session.scalars(
+                                select(Upload.id)
+                                .where(Upload.status == UploadStatus.QUEUED)
+                                .order_by(Upload.id)
+                                .limit(limit * 2)
+                            )
+                        )
+                except Exception as exc:
+                    log.warning("could not read queued uploads: %s", exc)
+                    queued = []
+                for upload_id in queued:
+                    if upload_id in in_flight or len(in_flight) >= limit:
+                        continue
+                    in_flight[upload_id] = asyncio.create_task(
+                        self.dispatcher.run_now("process_upload", upload_id)
+                    )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop_event.wait(), timeout=poll)
+        dispatcher = self.dispatcher
+        await self._drain(lambda: dispatcher.running)
+        await dispatcher.cancel_running()
+        await self.stop_loops()
+        await events.close()
+        return 0
