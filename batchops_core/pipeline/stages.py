@@ -1,0 +1,434 @@
+"""The five stages as plain functions over a picklable `StageContext` — what the runner executes.
+
+Each stage reads what the previous one left in the work directory, does its work, leaves its own
+result there, and returns a `StageOutcome` (rows in/out, log lines, data for the database). All
+inputs and outputs are plain values, so a stage runs unchanged in a worker process, in a thread,
+or inline in a test. Any failure leaves as one `StageError`; unexpected exceptions become code
+`INTERNAL` with the exception text so that they still reach the incident workflow.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from batchops_core.clock import utcnow
+from batchops_core.config import Settings
+from batchops_core.enums import STAGES, Stage
+from batchops_core.pipeline import errors as E
+from batchops_core.pipeline.atomic import copy_atomic, write_atomic
+from batchops_core.pipeline.errors import StageError
+from batchops_core.pipeline.workdir import load_frame, load_note, save_frame, save_note
+
+REPORT_TITLE = "BatchOps report"
+
+
+@dataclass(frozen=True)
+class StageContext:
+    """Everything a stage needs, as plain values (crosses process boundaries by pickle)."""
+
+    upload_id: int
+    source_path: str
+    filename: str
+    work_dir: str
+    export_dir: str
+    source: str = "manual"
+    mode: str = "transform"
+    config: dict[str, Any] = field(default_factory=dict)
+    aliases: dict[str, str] = field(default_factory=dict)
+    required_columns: tuple[str, ...] = ()
+    gradebook: bool = False
+    key: str | None = "student_id"
+    error_threshold: float = 0.05
+    pdf_max_rows: int = 10_000
+    max_bytes: int = 0
+    pdf_processes: int = 1
+    uploaded_at: str = ""
+    uploader: str = ""
+
+    @property
+    def work(self) -> Path:
+        return Path(self.work_dir)
+
+    @property
+    def read_options(self) -> dict[str, Any]:
+        opts = self.config.get("read_options") or {}
+        return dict(opts) if isinstance(opts, dict) else {}
+
+
+@dataclass
+class StageOutcome:
+    stage: str
+    rows_in: int | None = None
+    rows_out: int | None = None
+    log: list[str] = field(default_factory=list)
+    data: dict[str, Any] = field(default_factory=dict)
+    duration_ms: float = 0.0
+
+
+def make_context(
+    settings: Settings,
+    *,
+    upload_id: int,
+    stored_path: str,
+    filename: str,
+    source: str = "manual",
+    mode: str = "transform",
+    config: dict[str, Any] | None = None,
+    department_columns: list[str] | None = None,
+    uploaded_at: str = "",
+    uploader: str = "",
+) -> StageContext:
+    """Build a stage context from the settings and an upload's fields."""
+    from batchops_core.pipeline.validate import requirements
+
+    config = dict(config or {})
+    req = requirements(
+        source,
+        configured=settings.pipeline.required_columns,
+        department_columns=department_columns,
+        key=config.get("key"),
+    )
+    storage = settings.storage_path
+    return StageContext(
+        upload_id=upload_id,
+        source_path=stored_path,
+        filename=filename,
+        work_dir=str(storage / "work" / str(upload_id)),
+        export_dir=str(storage / "exports" / str(upload_id)),
+        source=source,
+        mode=mode,
+        config=config,
+        aliases=dict(settings.pipeline.column_aliases),
+        required_columns=req.columns,
+        gradebook=req.gradebook,
+        key=req.key,
+        error_threshold=settings.pipeline.error_threshold,
+        pdf_max_rows=settings.pipeline.pdf_max_rows,
+        max_bytes=settings.pipeline.max_upload_mb * 1024 * 1024,
+        pdf_processes=max(1, settings.pipeline.pdf_processes),
+        uploaded_at=uploaded_at,
+        uploader=uploader,
+    )
+
+
+# ------------------------------------------------------------------------------------- stages
+
+
+def _standardize(ctx: StageContext) -> StageOutcome:
+    from batchops_core.pipeline.standardize import standardize
+
+    std = standardize(
+        Path(ctx.source_path),
+        options=ctx.read_options,
+        aliases=ctx.aliases,
+        max_bytes=ctx.max_bytes,
+        pdf_processes=ctx.pdf_processes,
+    )
+    ctx.work.mkdir(parents=True, exist_ok=True)
+    save_frame(std.frame, ctx.work / "standardize.arrow")
+    save_note(
+        ctx.work,
+        Stage.STANDARDIZE,
+        {
+            "dataset": "standardize.arrow",
+            "schema": std.schema,
+            "type_errors": std.type_errors,
+            "rejected": std.rejected,
+            "meta": std.meta,
+        },
+    )
+    rows = len(std.frame)
+    return StageOutcome(
+        Stage.STANDARDIZE.value,
+        rows + len(std.rejected),
+        rows,
+        std.log,
+        {"meta": std.meta, "schema": std.schema},
+    )
+
+
+def _validate(ctx: StageContext) -> StageOutcome:
+    from batchops_core.pipeline.fixlist import write_fixlist_csv, write_fixlist_xlsx
+    from batchops_core.pipeline.validate import Requirements, validate
+
+    note = load_note(ctx.work, Stage.STANDARDIZE, Stage.VALIDATE)
+    frame = load_frame(ctx.work / note["dataset"], Stage.VALIDATE)
+    req = Requirements(tuple(ctx.required_columns), ctx.gradebook, ctx.key)
+    result = validate(
+        frame,
+        note["schema"],
+        req=req,
+        type_errors=note["type_errors"],
+        rejected=note["rejected"],
+        threshold=ctx.error_threshold,
+    )
+    out: dict[str, Any] = {
+        "report": result.report,
+        "dataset": note["dataset"],
+        "fixlist_csv": None,
+        "fixlist_xlsx": None,
+    }
+    if result.problems:
+        write_atomic(ctx.work / "fixlist.csv", lambda tmp: write_fixlist_csv(tmp, result.problems))
+        out["fixlist_csv"] = "fixlist.csv"
+        if note["meta"].get("format") in {"xlsx", "xls"} and result.quarantined is not None:
+            quarantined = result.quarantined
+            write_atomic(
+                ctx.work / "fixlist.xlsx",
+                lambda tmp: write_fixlist_xlsx(tmp, result.problems, quarantined),
+            )
+            out["fixlist_xlsx"] = "fixlist.xlsx"
+    if len(result.frame) != len(frame):
+        save_frame(result.frame, ctx.work / "validate.arrow")
+        out["dataset"] = "validate.arrow"
+    save_note(ctx.work, Stage.VALIDATE, out)
+    rows_in = len(frame) + len(note["rejected"])
+    log = result.log
+    if result.report.get("rows_quarantined"):
+        log.append(f"quarantined: {result.report['rows_quarantined']} rows (fix-list written)")
+    return StageOutcome(
+        Stage.VALIDATE.value, rows_in, len(result.frame), log, {"report": result.report}
+    )
+
+
+def _transform(ctx: StageContext) -> StageOutcome:
+    from batchops_core.pipeline.plans import apply_plan, parse_plan
+    from batchops_core.pipeline.summary import stats_from_table
+
+    plan = parse_plan(ctx.mode, ctx.config)
+    std = load_note(ctx.work, Stage.STANDARDIZE, Stage.TRANSFORM)
+    val = load_note(ctx.work, Stage.VALIDATE, Stage.TRANSFORM)
+    frame = load_frame(ctx.work / val["dataset"], Stage.TRANSFORM)
+    applied = apply_plan(plan, frame, std["schema"])
+    out: dict[str, Any] = {
+        "plan": plan.describe(),
+        "output": applied.output,
+        "processed": val["dataset"],
+        "table": val["dataset"],
+        "table_schema": applied.schema,
+        "extra": applied.extra,
+    }
+    if applied.output == "summary":
+        save_frame(applied.frame, ctx.work / "transform.arrow")
+        out["table"] = "transform.arrow"
+        if not applied.extra.get("group_by"):
+            out["stats_cache"] = stats_from_table(applied.frame)
+    elif applied.frame is not frame:
+        save_frame(applied.frame, ctx.work / "transform.arrow")
+        out["table"] = out["processed"] = "transform.arrow"
+    save_note(ctx.work, Stage.TRANSFORM, out)
+    return StageOutcome(
+        Stage.TRANSFORM.value,
+        len(frame),
+        len(applied.frame),
+        [f"plan: {plan.describe()}", *applied.log],
+        {"plan": plan.describe()},
+    )
+
+
+def _metadata(
+    ctx: StageContext, std: dict[str, Any], val: dict[str, Any], tra: dict[str, Any], rows_out: int
+) -> list[tuple[str, str]]:
+    meta = std.get("meta", {})
+    read = meta.get("format", "")
+    if read == "csv":
+        read = f"CSV ({meta.get('encoding')}, {meta.get('delimiter')!r}, header row {meta.get('header_row')})"
+    elif read in {"xlsx", "xls"}:
+        read = f"{read.upper()} (sheet {meta.get('sheet')!r}, header row {meta.get('header_row')})"
+    elif read == "pdf":
+        read = f"PDF ({meta.get('pages')} pages, table from pages {meta.get('pages_used')})"
+    report = val.get("report", {})
+    rows = [
+        ("File", ctx.filename),
+        ("Source", ctx.source or "manual"),
+        ("Uploaded", ctx.uploaded_at or "-"),
+        ("Uploaded by", ctx.uploader or "-"),
+        ("Processed", utcnow().strftime("%Y-%m-%d %H:%M UTC")),
+        ("Read as", read),
+        ("Plan", tra.get("plan", "")),
+        ("Rows read", f"{report.get('rows_checked', 0):,}"),
+        ("Rows quarantined", f"{report.get('rows_quarantined', 0):,}"),
+        ("Rows in output", f"{rows_out:,}"),
+    ]
+    return rows
+
+
+def _summarize(ctx: StageContext) -> StageOutcome:
+    from batchops_core.pipeline.summary import summarize
+
+    std = load_note(ctx.work, Stage.STANDARDIZE, Stage.SUMMARIZE)
+    val = load_note(ctx.work, Stage.VALIDATE, Stage.SUMMARIZE)
+    tra = load_note(ctx.work, Stage.TRANSFORM, Stage.SUMMARIZE)
+    frame = load_frame(ctx.work / tra["processed"], Stage.SUMMARIZE)
+    schema = dict(std["schema"]) if tra["output"] == "summary" else dict(tra["table_schema"])
+    rows_out = len(frame) if tra["output"] != "summary" else len(frame)
+    summary = summarize(
+        frame,
+        schema,
+        metadata=_metadata(ctx, std, val, tra, rows_out),
+        cached_stats=tra.get("stats_cache"),
+    )
+    summary["output"] = tra["output"]
+    summary["plan"] = tra["plan"]
+    summary["validation"] = val.get("report", {})
+    summary["read"] = std.get("meta", {})
+    save_note(ctx.work, Stage.SUMMARIZE, summary)
+    log = [
+        f"rows: {summary['rows']}, columns: {summary['columns']}",
+        f"numeric columns described: {len(summary['numeric'])}",
+    ]
+    return StageOutcome(Stage.SUMMARIZE.value, len(frame), len(frame), log, {"summary": summary})
+
+
+def safe_stem(filename: str) -> str:
+    stem = Path(filename).stem
+    stem = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode("ascii")
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._-")
+    return stem[:80] or "upload"
+
+
+def _statistics_table(summary: dict[str, Any]) -> pd.DataFrame | None:
+    numeric = summary.get("numeric") or {}
+    if not numeric:
+        return None
+    rows = [
+        {
+            "column": c,
+            **{k: s.get(k) for k in ("count", "missing", "mean", "std", "min", "median", "max")},
+        }
+        for c, s in numeric.items()
+    ]
+    return pd.DataFrame(rows)
+
+
+def _publish(ctx: StageContext) -> StageOutcome:
+    from batchops_core.pipeline.csv_out import write_csv
+    from batchops_core.pipeline.pdf_out import write_pdf
+
+    val = load_note(ctx.work, Stage.VALIDATE, Stage.PUBLISH)
+    tra = load_note(ctx.work, Stage.TRANSFORM, Stage.PUBLISH)
+    summary = load_note(ctx.work, Stage.SUMMARIZE, Stage.PUBLISH)
+    table = load_frame(ctx.work / tra["table"], Stage.PUBLISH)
+    schema = tra.get("table_schema") or {}
+    exports = Path(ctx.export_dir)
+    stem = safe_stem(ctx.filename)
+    paths: dict[str, str | None] = {
+        "report_csv": None,
+        "report_pdf": None,
+        "fixlist_csv": None,
+        "fixlist_xlsx": None,
+    }
+    log: list[str] = []
+    try:
+        exports.mkdir(parents=True, exist_ok=True)
+        for key, suffix in (("fixlist_csv", "fixlist.csv"), ("fixlist_xlsx", "fixlist.xlsx")):
+            if val.get(key):
+                paths[key] = str(copy_atomic(ctx.work / val[key], exports / f"{stem}_{suffix}"))
+        neutralized = 0
+
+        def csv_writer(tmp: Path) -> None:
+            nonlocal neutralized
+            neutralized = write_csv(table, tmp, schema)
+
+        started = time.perf_counter()
+        paths["report_csv"] = str(write_atomic(exports / f"{stem}_report.csv", csv_writer))
+        log.append(f"CSV: {len(table):,} rows in {1000 * (time.perf_counter() - started):.0f} ms")
+        if neutralized:
+            log.append(f"formula-like cells neutralized in the CSV: {neutralized}")
+        quarantined = int(val.get("report", {}).get("rows_quarantined") or 0)
+        notes = []
+        if quarantined:
+            notes.append(
+                f"{quarantined:,} rows were quarantined and are not in this report; the "
+                "department's fix-list lists each problem."
+            )
+        pdf_info: dict[str, Any] = {}
+
+        def pdf_writer(tmp: Path) -> None:
+            pdf_info.update(
+                write_pdf(
+                    tmp,
+                    title=f"{REPORT_TITLE}: {ctx.filename}",
+                    metadata=[tuple(m) for m in summary.get("metadata", [])],  # type: ignore[misc]
+                    table=table.drop(columns=["__row__"], errors="ignore"),
+                    max_rows=ctx.pdf_max_rows,
+                    statistics=None if tra["output"] == "summary" else _statistics_table(summary),
+                    notes=notes,
+                )
+            )
+
+        started = time.perf_counter()
+        paths["report_pdf"] = str(write_atomic(exports / f"{stem}_report.pdf", pdf_writer))
+        log.append(
+            f"PDF: {pdf_info.get('pages')} pages, {pdf_info.get('rows_shown'):,} of "
+            f"{pdf_info.get('rows_total'):,} rows in "
+            f"{1000 * (time.perf_counter() - started):.0f} ms"
+        )
+        if pdf_info.get("capped"):
+            log.append(f"PDF capped at {ctx.pdf_max_rows:,} rows (noted in the report)")
+    except OSError as exc:
+        raise StageError(
+            Stage.PUBLISH,
+            E.PUBLISH_FAILED,
+            f"the reports could not be written to {exports}: {exc.strerror or exc}",
+            hint="Check free disk space and permissions of the data directory, "
+            "then retry from publish.",
+            details={"export_dir": str(exports)},
+        ) from None
+    status = "partial" if int(val.get("report", {}).get("rows_quarantined") or 0) else "published"
+    data = {
+        **paths,
+        "status": status,
+        "rows_out": len(table) if tra["output"] != "summary" else int(summary.get("rows", 0)),
+        "table_rows": len(table),
+    }
+    return StageOutcome(Stage.PUBLISH.value, len(table), len(table), log, data)
+
+
+STAGE_FUNCTIONS: dict[Stage, Callable[[StageContext], StageOutcome]] = {
+    Stage.STANDARDIZE: _standardize,
+    Stage.VALIDATE: _validate,
+    Stage.TRANSFORM: _transform,
+    Stage.SUMMARIZE: _summarize,
+    Stage.PUBLISH: _publish,
+}
+
+
+def run_stage(stage: Stage | str, ctx: StageContext) -> StageOutcome:
+    """Run one stage; the process-pool entry point (module-level, so it pickles by name)."""
+    stage = Stage(stage)
+    started = time.perf_counter()
+    try:
+        outcome = STAGE_FUNCTIONS[stage](ctx)
+    except StageError:
+        raise
+    except MemoryError:
+        raise StageError(
+            stage,
+            E.INTERNAL,
+            "the worker ran out of memory on this file",
+            hint="Split the file, or run it on a worker with more memory.",
+        ) from None
+    except Exception as exc:
+        raise StageError(
+            stage,
+            E.INTERNAL,
+            f"{type(exc).__name__}: {str(exc)[:500]}",
+            hint="This is a BatchOps defect; report it with the upload id.",
+        ) from exc
+    outcome.duration_ms = round(1000 * (time.perf_counter() - started), 1)
+    return outcome
+
+
+def run_all(ctx: StageContext, from_stage: Stage | None = None) -> list[StageOutcome]:
+    """Run the stages in order in this process (tests, benchmarks, the `--once` path)."""
+    start = STAGES.index(from_stage) if from_stage else 0
+    return [run_stage(stage, ctx) for stage in STAGES[start:]]

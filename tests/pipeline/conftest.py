@@ -1,0 +1,77 @@
+"""Helpers for the pipeline tests: run the stages on a file inside a private data directory."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from batchops_core.config import PipelineSettings, Settings
+from batchops_core.pipeline.stages import StageContext, StageOutcome, make_context, run_all
+
+SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "samples"
+"""`shared/` sits beside the repository, in development and in CI alike."""
+
+
+@dataclasses.dataclass
+class Ran:
+    ctx: StageContext
+    outcomes: list[StageOutcome]
+
+    @property
+    def publish(self) -> dict[str, Any]:
+        return self.outcomes[-1].data
+
+    def log(self, stage: str) -> list[str]:
+        return next(o.log for o in self.outcomes if o.stage == stage)
+
+
+@pytest.fixture
+def pipe_settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=str(tmp_path / "data"))
+
+
+@pytest.fixture
+def make_ctx(pipe_settings: Settings) -> Callable[..., StageContext]:
+    counter = iter(range(1, 10_000))
+
+    def build(path: Path, *, settings: Settings | None = None, **kwargs: Any) -> StageContext:
+        return make_context(
+            settings or pipe_settings,
+            upload_id=next(counter),
+            stored_path=str(path),
+            filename=kwargs.pop("filename", path.name),
+            **kwargs,
+        )
+
+    return build
+
+
+@pytest.fixture
+def run(make_ctx: Callable[..., StageContext]) -> Callable[..., Ran]:
+    def go(path: Path, **kwargs: Any) -> Ran:
+        ctx = make_ctx(path, **kwargs)
+        return Ran(ctx, run_all(ctx))
+
+    return go
+
+
+@pytest.fixture
+def write(tmp_path: Path) -> Callable[[str, bytes | str], Path]:
+    def put(name: str, content: bytes | str) -> Path:
+        path = tmp_path / "in" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, str):
+            path.write_text(content, encoding="utf-8", newline="")
+        else:
+            path.write_bytes(content)
+        return path
+
+    return put
+
+
+def settings_with(base: Settings, **pipeline: Any) -> Settings:
+    return dataclasses.replace(base, pipeline=dataclasses.replace(PipelineSettings(), **pipeline))
