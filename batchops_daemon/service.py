@@ -212,6 +212,7 @@ class Daemon:
             )
         )
         main = asyncio.create_task(worker.main())
+        worker.main_task = main
         stopper = asyncio.create_task(self.stop_event.wait())
         done, _ = await asyncio.wait({main, stopper}, return_when=asyncio.FIRST_COMPLETED)
         status = 0
@@ -224,12 +225,22 @@ class Daemon:
         else:
             worker.allow_pick_jobs = False
             await self._drain(lambda: sum(not t.done() for t in worker.tasks.values()))
-        await worker.close()
-        if not main.done():
-            main.cancel()
+        await self._close_worker(worker)
         await asyncio.gather(main, return_exceptions=True)
-        await self.stop_loops()
         return status
+
+    async def _close_worker(self, worker: Worker) -> None:
+        """arq's `Worker.close` minus its deprecated pool close and shared health-key delete."""
+        for task in worker.tasks.values():
+            if not task.done():
+                task.cancel()  # arq re-queues a cancelled job; the core hands its upload back
+        if worker.main_task is not None:
+            worker.main_task.cancel()
+        await asyncio.gather(*worker.tasks.values(), return_exceptions=True)
+        await self.stop_loops()
+        if worker._pool is not None:
+            await worker._pool.aclose()
+            worker._pool = None
 
     async def _drain(self, running: Callable[[], int]) -> None:
         deadline = time.monotonic() + self.settings.worker.shutdown_grace

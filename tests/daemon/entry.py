@@ -1,0 +1,31 @@
+"""Entry point of daemon subprocesses in tests: `batchops-daemon` plus optional test hooks.
+
+`BATCHOPS_TEST_STALL_STAGE=<stage>` makes the pipeline stall (sleep) when it publishes the event
+of that stage starting, so a test can SIGKILL the daemon in the middle of an upload. It wraps
+`events.publish`, which every state change goes through; nothing else is changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+
+from batchops_core import events
+from batchops_daemon.main import main
+
+STALL = os.environ.get("BATCHOPS_TEST_STALL_STAGE")
+
+if STALL:
+    _publish = events.publish
+
+    async def stalling_publish(settings, event):  # type: ignore[no-untyped-def]
+        await _publish(settings, event)
+        if event.stage == STALL:
+            print(f"stalling at {event.type} {event.id} {event.stage}", flush=True)
+            await asyncio.sleep(3600)
+
+    events.publish = stalling_publish  # type: ignore[assignment]
+
+if __name__ == "__main__":
+    sys.exit(main())
