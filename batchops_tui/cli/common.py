@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from batchops_core.config import Settings
@@ -26,8 +26,8 @@ class Cli:
     """The command's environment; built once per invocation by `main`."""
 
     settings: Settings
-    out: TextIO = sys.stdout
-    err: TextIO = sys.stderr
+    out: TextIO = field(default_factory=lambda: sys.stdout)
+    err: TextIO = field(default_factory=lambda: sys.stderr)
     _db: Database | None = None
 
     async def database(self, *, check_schema: bool = True) -> Database:
