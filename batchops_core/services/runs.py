@@ -1,10 +1,12 @@
 """Runs screen: the run history (server-side paginated), one run's stage-by-stage detail, rerun.
 
 Listing stays fast on 100,000+ runs: rows come newest first through the `created_at` index
-(keyset-friendly order `created_at DESC, id DESC`), joined only to the page's uploads, schedules
-and departments. The total is an exact `COUNT` up to `COUNT_CAP` matching rows; beyond that the
-count stops and the page says `total_is_capped` (the screen shows "10,000+"): counting every
-run on every page is what made such screens slow (see the benchmark in tests/runs).
+(order `created_at DESC, id DESC`), joined only to uploads, schedules and departments by
+primary key. The total is an exact `COUNT` up to `COUNT_CAP` matching rows; beyond that the
+count stops and the page says `total_is_capped` (the screen shows "100,000+"), so a page costs
+the same on a table of ten million runs. Measured with 100,000 runs (tests/runs benchmark):
+first page 3-4 ms, any filter 3-30 ms, offset 50,000 18-60 ms, on SQLite and PostgreSQL;
+an exact count of all 100,000 rows costs 1-7 ms, so below the cap counting is not the problem.
 
 Reading needs `VIEW_RUNS`. Rerunning a failed pipeline run needs `MANAGE_ISSUES` (it is an
 incident retry by another door, and is counted on the upload's open incident); rerunning an
@@ -32,7 +34,7 @@ from batchops_core.permissions import Action, Actor, require
 from batchops_core.queue import Dispatcher
 from batchops_core.services.pagination import Page
 
-COUNT_CAP = 10_000
+COUNT_CAP = 100_000
 RERUNNABLE = (RunStatus.FAILED, RunStatus.CANCELLED)
 
 
