@@ -1,4 +1,4 @@
-"""The sweeper: lost runs are failed; their uploads re-queued (bounded) or failed with an incident."""
+"""The sweeper: lost runs fail; their uploads are re-queued (bounded) or fail with an incident."""
 
 from __future__ import annotations
 
