@@ -1,0 +1,171 @@
+"""Published reports: the CSV and PDF outputs of uploads, listed, previewed and exported.
+
+A report is an upload that reached `published` or `partial` and recorded its report paths. The
+previews (`csv_head`, `pdf_text`) are blocking file reads meant for a worker thread; they are
+bounded (rows, pages, characters) so that a huge report never stalls a terminal.
+"""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from batchops_core.enums import UploadStatus
+from batchops_core.errors import NotFound, ValidationFailed
+from batchops_core.models import Department, Upload
+from batchops_core.permissions import Action, Actor, require
+from batchops_core.services.pagination import Page
+
+REPORT_STATUSES = (UploadStatus.PUBLISHED, UploadStatus.PARTIAL)
+
+
+class ReportFormat(StrEnum):
+    CSV = "csv"
+    PDF = "pdf"
+
+
+@dataclass(frozen=True)
+class ReportRow:
+    upload_id: int
+    filename: str
+    department: str
+    status: UploadStatus
+    rows_out: int | None
+    rows_quarantined: int | None
+    published_at: datetime | None
+    report_csv: str | None
+    report_pdf: str | None
+
+
+@dataclass(frozen=True)
+class ReportDetail:
+    row: ReportRow
+    summary: dict[str, Any]
+    fixlist_csv: str | None
+
+
+def _report_query() -> Any:
+    return (
+        select(
+            Upload.id,
+            Upload.filename,
+            Department.name,
+            Upload.status,
+            Upload.rows_out,
+            Upload.rows_quarantined,
+            Upload.published_at,
+            Upload.report_csv,
+            Upload.report_pdf,
+        )
+        .outerjoin(Department, Department.id == Upload.department_id)
+        .where(
+            Upload.status.in_(REPORT_STATUSES),
+            or_(Upload.report_csv.is_not(None), Upload.report_pdf.is_not(None)),
+        )
+    )
+
+
+def _row(r: Any) -> ReportRow:
+    return ReportRow(
+        upload_id=r[0],
+        filename=r[1],
+        department=r[2] or "",
+        status=UploadStatus(r[3]),
+        rows_out=r[4],
+        rows_quarantined=r[5],
+        published_at=r[6],
+        report_csv=r[7],
+        report_pdf=r[8],
+    )
+
+
+async def list_reports(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    search: str | None = None,
+    offset: int = 0,
+    limit: int = 50,
+) -> Page[ReportRow]:
+    """Newest first; `search` matches the file name or the department."""
+    require(actor, Action.VIEW_REPORTS)
+    query = _report_query()
+    if search:
+        like = f"%{search.strip()}%"
+        query = query.where(or_(Upload.filename.ilike(like), Department.name.ilike(like)))
+    total = await session.scalar(select(func.count()).select_from(query.subquery()))
+    rows = await session.execute(
+        query.order_by(Upload.published_at.desc(), Upload.id.desc()).offset(offset).limit(limit)
+    )
+    return Page(items=[_row(r) for r in rows], total=total or 0, offset=offset, limit=limit)
+
+
+async def get_report(session: AsyncSession, *, actor: Actor, upload_id: int) -> ReportDetail:
+    require(actor, Action.VIEW_REPORTS)
+    row = (await session.execute(_report_query().where(Upload.id == upload_id))).first()
+    if row is None:
+        raise NotFound(f"upload #{upload_id} has no published report.")
+    extra = (
+        await session.execute(
+            select(Upload.summary, Upload.fixlist_csv).where(Upload.id == upload_id)
+        )
+    ).one()
+    return ReportDetail(row=_row(row), summary=extra.summary or {}, fixlist_csv=extra.fixlist_csv)
+
+
+def report_path(detail: ReportDetail, fmt: ReportFormat) -> Path:
+    raw = detail.row.report_csv if fmt is ReportFormat.CSV else detail.row.report_pdf
+    if not raw:
+        raise NotFound(f"upload #{detail.row.upload_id} has no {fmt.value.upper()} report.")
+    path = Path(raw)
+    if not path.is_file():
+        raise NotFound(f"the {fmt.value.upper()} report {path} is missing from storage.")
+    return path
+
+
+def export_report(detail: ReportDetail, fmt: ReportFormat, destination: str | Path) -> Path:
+    """Copy the report to a path the operator chose (a folder keeps the file name). Blocking."""
+    source = report_path(detail, fmt)
+    target = Path(destination).expanduser()
+    if target.is_dir():
+        target = target / source.name
+    if not target.parent.is_dir():
+        raise ValidationFailed(f"the folder {target.parent} does not exist; choose another path.")
+    tmp = target.with_name(f".{target.name}.part")
+    shutil.copyfile(source, tmp)
+    tmp.replace(target)
+    return target
+
+
+def csv_head(path: Path, rows: int = 50) -> tuple[list[str], list[list[str]]]:
+    """The header and first rows of a CSV report. Blocking."""
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, [])
+        body = [row for _, row in zip(range(rows), reader, strict=False)]
+    return header, body
+
+
+def pdf_text(path: Path, pages: int = 3, max_chars: int = 20_000) -> str:
+    """The text of the first pages of a PDF report (pdfplumber is slow: keep `pages` small)."""
+    import pdfplumber
+
+    parts = []
+    with pdfplumber.open(path) as pdf:
+        for page in pdf.pages[:pages]:
+            parts.append(page.extract_text() or "")
+            if sum(map(len, parts)) >= max_chars:
+                break
+        total = len(pdf.pages)
+    text = "\n\n".join(parts)[:max_chars]
+    if total > pages:
+        text += f"\n\n… {total - pages} more page(s); export the PDF to read it all."
+    return text

@@ -1,0 +1,312 @@
+"""BatchOpsApp: sign-in, the six screens as modes, live refresh, idle lock, and quitting safely.
+
+Dependencies are injected (settings, database, dispatcher, clock) so that tests build the app on
+a fresh test database. The screens never open connections: they call core services through
+`BaseScreen.call`, always from `@work` workers.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from textual import events, work
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.signal import Signal
+from textual.worker import WorkerState
+
+from batchops_core.clock import utcnow
+from batchops_core.config import Settings
+from batchops_core.db import Database, open_database
+from batchops_core.errors import BatchOpsError
+from batchops_core.events import Event
+from batchops_core.permissions import Action, Actor, allowed
+from batchops_core.session import SignedInSession
+from batchops_tui.catalogue import ADMIN_SCREENS, ALL_SCREENS, BY_MODE, SCREENS
+
+if TYPE_CHECKING:
+    from batchops_core.queue import Dispatcher
+
+log = logging.getLogger(__name__)
+
+IDLE_CHECK_SECONDS = 5.0
+FINISHED_UPLOAD = {"published", "partial", "failed", "duplicate"}
+
+
+def _factory(mode: str) -> Callable[[], Screen]:
+    return lambda: BY_MODE[mode].load()()
+
+
+class BatchOpsApp(App[int]):
+    """The terminal UI of BatchOps."""
+
+    CSS_PATH = "styles/app.tcss"
+    TITLE = "BatchOps"
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
+    BINDINGS = [
+        Binding("ctrl+l", "lock", "Lock", show=False, id="app.lock", tooltip="Lock the session"),
+    ]
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        db: Database | None = None,
+        dispatcher: Dispatcher | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        live: bool = True,
+    ) -> None:
+        super().__init__()
+        self.settings = settings
+        self.db: Database = db or open_database(settings)
+        self._owns_db = db is None
+        self.dispatcher = dispatcher
+        self._owns_dispatcher = dispatcher is None
+        self.clock = clock
+        self.live = live
+        self.session: SignedInSession | None = None
+        self.my_uploads: set[int] = set()
+        self._notified: set[tuple[str, int, str]] = set()
+        self._notice_since: datetime | None = None
+        self.data_changed: Signal[Event] = Signal(self, "data-changed")
+        for spec in ALL_SCREENS:
+            self.add_mode(spec.mode, _factory(spec.mode))
+
+    # -- who is signed in --------------------------------------------------------------------------
+
+    @property
+    def actor(self) -> Actor:
+        if self.session is None:
+            raise BatchOpsError("nobody is signed in.")
+        return self.session.actor
+
+    def can(self, action: Action) -> bool:
+        return self.session is not None and allowed(self.session.actor, action)
+
+    def on_mount(self) -> None:
+        from batchops_tui.screens.signin import SignInScreen
+
+        self.push_screen(SignInScreen())
+
+    def signed_in(self, session: SignedInSession) -> None:
+        """Called by the sign-in screen: show who is here, go Home, start live refresh."""
+        self.session = session
+        self.sub_title = f"{session.user.username} · {session.user.role.value}"
+        self._notice_since = self.clock()
+        self.call_later(self._enter)
+
+    async def _enter(self) -> None:
+        # Runs on the app, not in the sign-in screen's worker: popping that screen cancels it.
+        await self.pop_screen()
+        await self.switch_mode("home")
+        self.set_interval(IDLE_CHECK_SECONDS, self.check_idle_lock, name="idle-lock")
+        if self.live:
+            self.start_live()
+            if not self.settings.uses_redis:
+                self.set_interval(self.settings.tui.poll_interval, self.poll, name="poll")
+
+    # -- navigation and global actions -------------------------------------------------------------
+
+    async def action_goto(self, mode: str) -> None:
+        if self.session is None or self.session.locked:
+            return
+        if mode in {s.mode for s in ADMIN_SCREENS} and not self.can(Action.MANAGE_USERS):
+            self.notify("Only admins manage users.", severity="warning")
+            return
+        await self.switch_mode(mode)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "goto" and parameters and parameters[0] in {s.mode for s in ADMIN_SCREENS}:
+            return self.can(Action.MANAGE_USERS)
+        return True
+
+    def action_help(self) -> None:
+        from batchops_tui.screens.help import HelpScreen
+
+        self.push_screen(HelpScreen(self.screen))
+
+    def action_lock(self) -> None:
+        from batchops_tui.screens.lock import LockScreen
+
+        if self.session is None or self.session.locked:
+            return
+        self.session.lock()
+        self.push_screen(LockScreen())
+
+    def work_in_flight(self) -> int:
+        """Uploads this window is processing (embedded worker) plus running writes."""
+        embedded = len(getattr(self.dispatcher, "_tasks", ())) if self.dispatcher else 0
+        writes = sum(
+            1
+            for w in self.workers
+            if w.group.startswith("write") and w.state in (WorkerState.PENDING, WorkerState.RUNNING)
+        )
+        return embedded + writes
+
+    async def action_request_quit(self) -> None:
+        from batchops_tui.screens.dialogs import ConfirmDialog
+
+        busy = self.work_in_flight()
+        if not busy:
+            self.exit(0)
+            return
+        question = (
+            f"{busy} job(s) are still running in this window (uploads processed here stop and "
+            "are retried later). Quit anyway?"
+        )
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.exit(0)
+
+        self.push_screen(ConfirmDialog("Quit BatchOps?", question, confirm="Quit"), answer)
+
+    async def action_quit(self) -> None:
+        await self.action_request_quit()
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """The palette offers every screen and every action the current screen allows."""
+        yield from super().get_system_commands(screen)
+        if self.session is None or self.session.locked:
+            return
+        for spec in SCREENS + (ADMIN_SCREENS if self.can(Action.MANAGE_USERS) else ()):
+            yield SystemCommand(
+                f"go: {spec.title}", f"[{spec.key}] {spec.help}", self._goto_callback(spec.mode)
+            )
+        yield SystemCommand("help: keys", "[?] every key binding", self.action_help)
+        yield SystemCommand("session: lock", "[ctrl+l] lock this terminal", self.action_lock)
+        seen: set[str] = set()
+        for key, active in screen.active_bindings.items():
+            binding = active.binding
+            if active.node is self or not active.enabled or binding.action in seen:
+                continue
+            if binding.action.startswith("app.") or not binding.description:
+                continue
+            seen.add(binding.action)
+            yield SystemCommand(
+                f"{screen.title or 'screen'}: {binding.description.lower()}",
+                f"[{key}] {binding.tooltip or binding.description}",
+                self._action_callback(active.node, binding.action),
+            )
+
+    def _goto_callback(self, mode: str) -> Callable[[], object]:
+        return lambda: self.run_worker(self.action_goto(mode), group="nav", exclusive=True)
+
+    def _action_callback(self, node: object, action: str) -> Callable[[], object]:
+        return lambda: self.run_worker(self.run_action(action, node), group="palette")  # type: ignore[arg-type]
+
+    # -- errors ------------------------------------------------------------------------------------
+
+    def report_error(self, error: BaseException | None) -> None:
+        """One place where failures of workers become a toast; never a traceback on screen."""
+        if error is None:
+            return
+        if isinstance(error, BatchOpsError):
+            self.notify(str(error), title=type(error).__name__, severity="error", timeout=8)
+            return
+        if isinstance(error, ImportError):
+            self.notify(
+                f"This feature is not installed yet ({error.name or error}).",
+                title="Not available",
+                severity="warning",
+            )
+            return
+        log.exception("unexpected error in a worker", exc_info=error)
+        self.notify(f"{type(error).__name__}: {error}", title="Unexpected error", severity="error")
+
+    # -- idle lock ---------------------------------------------------------------------------------
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key | events.MouseDown) and self.session is not None:
+            self.session.touch()
+        await super().on_event(event)
+
+    def check_idle_lock(self, now: datetime | None = None) -> bool:
+        """Lock when idle for the configured time; returns whether the session is locked."""
+        if self.session is None:
+            return False
+        if self.session.should_lock(now):
+            self.action_lock()
+        return self.session.locked
+
+    # -- live refresh ------------------------------------------------------------------------------
+
+    async def get_dispatcher(self) -> Dispatcher:
+        """arq on Redis, or the embedded worker in this process; connected on first use."""
+        from batchops_core.queue import Dispatcher
+
+        if self.dispatcher is None:
+            self.dispatcher = await Dispatcher.connect(self.db, self.settings)
+        return self.dispatcher
+
+    @work(exclusive=True, group="live", exit_on_error=False)
+    async def start_live(self) -> None:
+        from batchops_core import events as core_events
+
+        await self.get_dispatcher()
+        async with core_events.subscribe(self.settings) as queue:
+            while True:
+                self.handle_event(await queue.get())
+
+    def handle_event(self, event: Event) -> None:
+        """Tell screens to look again and toast what concerns the signed-in person."""
+        self.data_changed.publish(event)
+        if self.session is None or self.session.locked:
+            return
+        if event.type.startswith("upload") and event.status in FINISHED_UPLOAD:
+            if event.id in self.my_uploads or event.data.get("uploader_id") == self.session.user.id:
+                self.toast_upload(int(event.id), event.status or "", "")  # type: ignore[arg-type]
+            else:
+                self.poll_notices()
+        elif event.type.startswith("incident"):
+            self.poll_notices()  # events do not carry the assignee: ask the database
+
+    def toast_upload(self, upload_id: int, status: str, filename: str = "") -> None:
+        key = ("upload", upload_id, status)
+        if key in self._notified:
+            return
+        self._notified.add(key)
+        severity = "error" if status == "failed" else "information"
+        name = f" {filename}" if filename else ""
+        self.notify(
+            f"Upload #{upload_id}{name}: {status}.", title="Upload finished", severity=severity
+        )
+
+    def toast_incident(self, incident_id: int, title: str = "") -> None:
+        key = ("incident", incident_id, "assigned")
+        if key in self._notified:
+            return
+        self._notified.add(key)
+        self.notify(f"Incident #{incident_id} {title}".strip(), title="Assigned to you")
+
+    def poll(self) -> None:
+        """Without Redis, other processes' changes are seen by polling the database."""
+        if self.session is None or self.session.locked:
+            return
+        self.data_changed.publish(Event(type="poll"))
+        self.poll_notices()
+
+    @work(exclusive=True, group="notices", exit_on_error=False)
+    async def poll_notices(self) -> None:
+        from batchops_core.services.dashboard import my_notices
+
+        since = self._notice_since or self.clock()
+        self._notice_since = self.clock()
+        async with self.db.session() as session:
+            notices = await my_notices(
+                session, actor=self.actor, since=since - timedelta(seconds=1)
+            )
+        for upload in notices.uploads:
+            self.toast_upload(upload.id, upload.status, upload.filename)
+        for incident in notices.incidents:
+            self.toast_incident(incident.id, incident.title)
+
+    async def on_unmount(self) -> None:
+        if self.dispatcher is not None and self._owns_dispatcher:
+            await self.dispatcher.close()
+        if self._owns_db:
+            await self.db.dispose()

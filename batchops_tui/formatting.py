@@ -1,0 +1,68 @@
+"""Small text helpers shared by the screens (no Textual imports; unit-testable)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from batchops_core.enums import STAGES, Stage
+
+BAR_FULL = "█"
+BAR_EMPTY = "░"
+
+
+def when(value: datetime | None) -> str:
+    """A compact UTC timestamp; absolute so that screenshots and logs agree."""
+    return value.strftime("%Y-%m-%d %H:%M") if value else "—"
+
+
+def short_when(value: datetime | None) -> str:
+    return value.strftime("%m-%d %H:%M") if value else "—"
+
+
+def duration(value: timedelta | float | None, *, ms: bool = False) -> str:
+    """`1h 02m`, `3m 05s`, `1.2s`, `340ms` — for MTTA/MTTR and step durations."""
+    if value is None:
+        return "—"
+    seconds = value.total_seconds() if isinstance(value, timedelta) else value / (1000 if ms else 1)
+    if seconds < 1:
+        return f"{seconds * 1000:.0f}ms"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, sec = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m {sec:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours}h {minutes:02d}m"
+    return f"{hours // 24}d {hours % 24}h"
+
+
+def number(value: int | None) -> str:
+    return "—" if value is None else f"{value:,}"
+
+
+def percent(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.1f}%"
+
+
+def stage_bar(stage: Stage | str | None, *, done: bool = False, width: int = 5) -> str:
+    """A five-step text progress bar: one block per pipeline stage reached."""
+    if done:
+        filled = len(STAGES)
+    elif stage is None:
+        filled = 0
+    else:
+        filled = STAGES.index(Stage(stage))
+    filled = round(filled * width / len(STAGES))
+    return BAR_FULL * filled + BAR_EMPTY * (width - filled)
+
+
+def clip(text: str | None, width: int) -> str:
+    text = (text or "").replace("\n", " ")
+    return text if len(text) <= width else text[: max(0, width - 1)] + "…"
+
+
+def page_label(offset: int, count: int, total: int) -> str:
+    if total == 0:
+        return "no rows"
+    return f"{offset + 1:,}–{offset + count:,} of {total:,}"

@@ -1,0 +1,188 @@
+"""What every main screen shares: header and footer, navigation keys, filter, refresh, back.
+
+Screens load data in `@work` workers through `call()` (one session per call, the acting user
+passed in); a failed worker becomes a toast through the app's `report_error`. A screen that is
+not visible when data changes is marked stale and reloads when it is shown again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import Footer, Header
+from textual.worker import Worker, WorkerState
+
+from batchops_core.events import Event
+from batchops_core.permissions import Action
+from batchops_tui.catalogue import SCREENS
+from batchops_tui.screens.dialogs import Field
+from batchops_tui.widgets.common.paged_table import PagedTable
+
+if TYPE_CHECKING:
+    from batchops_tui.app import BatchOpsApp
+
+T = TypeVar("T")
+
+NAV_BINDINGS = [
+    Binding(
+        s.key,
+        f"app.goto('{s.mode}')",
+        s.title,
+        show=False,
+        id=f"nav.{s.mode}",
+        tooltip=f"Go to {s.title}: {s.help}",
+    )
+    for s in SCREENS
+]
+
+
+class BaseScreen(Screen[None]):
+    """A main screen: subclasses compose `body()` and implement `reload()`."""
+
+    BINDINGS = [
+        *NAV_BINDINGS,
+        Binding("question_mark", "app.help", "Help", id="app.help", tooltip="Every key binding"),
+        Binding(
+            "slash", "filter", "Filter", id="screen.filter", tooltip="Filter the focused table"
+        ),
+        Binding("r", "refresh_data", "Refresh", id="screen.refresh", tooltip="Load again"),
+        Binding("escape", "back", "Back", show=False, id="screen.back", tooltip="Close or go back"),
+        Binding("q", "app.request_quit", "Quit", id="app.quit", tooltip="Quit (asks if busy)"),
+        Binding(
+            "u",
+            "app.goto('users')",
+            "Users",
+            show=False,
+            id="nav.users",
+            tooltip="User administration (admins)",
+        ),
+    ]
+    EVENT_PREFIXES: tuple[str, ...] = ()
+    """Event types (prefixes) that make this screen look again."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stale = True
+
+    @property
+    def bo(self) -> BatchOpsApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield Header(icon="▣")
+        yield from self.body()
+        yield Footer()
+
+    def body(self) -> ComposeResult:
+        yield from ()
+
+    def on_mount(self) -> None:
+        self.bo.data_changed.subscribe(self, self._data_changed)
+
+    def on_screen_resume(self) -> None:
+        if self.stale:
+            self.stale = False
+            self.reload()
+
+    def _data_changed(self, event: Event) -> None:
+        if event.type != "poll" and not event.type.startswith(self.EVENT_PREFIXES or ("",)):
+            return
+        if self.is_current:
+            self.reload()
+        else:
+            self.stale = True
+
+    def reload(self) -> None:
+        """Start the load worker(s); subclasses override."""
+
+    def can(self, action: Action) -> bool:
+        return self.bo.can(action)
+
+    async def call(self, fn: Callable[..., Awaitable[T]], /, **kwargs: Any) -> T:
+        """Call a core service in its own transaction, as the signed-in user."""
+        async with self.bo.db.session() as session:
+            return await fn(session, actor=self.bo.actor, **kwargs)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state is WorkerState.ERROR:
+            self.bo.report_error(event.worker.error)
+
+    def focused_table(self) -> PagedTable | None:
+        node = self.focused
+        while node is not None and not isinstance(node, PagedTable):
+            node = node.parent  # type: ignore[assignment]
+        if node is not None:
+            return node
+        tables = self.query(PagedTable)
+        return tables.first() if tables else None
+
+    def action_filter(self) -> None:
+        table = self.focused_table()
+        if table is not None:
+            table.open_filter()
+
+    def action_refresh_data(self) -> None:
+        self.reload()
+
+    def action_back(self) -> None:
+        table = self.focused_table()
+        if table is not None and table.filtering:
+            table.close_filter()
+            return
+        if self.close_detail():
+            return
+        if self.bo.current_mode != "home":
+            self.run_worker(self.bo.action_goto("home"), group="nav", exclusive=True)
+
+    def close_detail(self) -> bool:
+        """Close an open detail pane; return True when something was closed."""
+        return False
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        needed = self.ACTION_PERMISSIONS.get(action)
+        return needed is None or self.can(needed)
+
+    ACTION_PERMISSIONS: dict[str, Action] = {}
+    """Actions hidden (footer, palette) and refused for roles that may not take them."""
+
+    # -- confirmations -------------------------------------------------------------------------
+
+    def confirm(
+        self, title: str, question: str, then: Callable[[], object], *, confirm: str = "Confirm"
+    ) -> None:
+        """Ask first; run `then` only on yes."""
+        from batchops_tui.screens.dialogs import ConfirmDialog
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                then()
+
+        self.app.push_screen(ConfirmDialog(title, question, confirm=confirm), answered)
+
+    def ask(
+        self,
+        title: str,
+        fields: Sequence[Field],
+        then: Callable[[dict[str, str]], object],
+        *,
+        submit: str = "Save",
+        note: str = "",
+    ) -> None:
+        """Show a form; run `then(values)` when submitted."""
+        from batchops_tui.screens.dialogs import FormDialog
+
+        def answered(values: dict[str, str] | None) -> None:
+            if values is not None:
+                then(values)
+
+        self.app.push_screen(FormDialog(title, fields, submit=submit, note=note), answered)
+
+    async def publish(self, event: Event) -> None:
+        """Tell every TUI (and this one) that something changed, after the commit."""
+        from batchops_core import events
+
+        await events.publish(self.bo.settings, event)

@@ -1,0 +1,206 @@
+"""2 · Intake: pick files (tree or path), choose department and plan, submit; watch the queue.
+
+The queue shows the latest uploads with a five-step progress bar that moves with the pipeline's
+`upload.updated` events (or the poll without Redis). Files are stored and hashed by the core's
+`intake_file`, in a worker; the plan is checked by the pipeline's own `parse_plan` first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Button, DirectoryTree, Input, Label, Select
+
+from batchops_core.errors import ValidationFailed
+from batchops_core.services.pagination import Page
+from batchops_tui.formatting import clip, number, short_when, stage_bar
+from batchops_tui.screens.base import BaseScreen
+from batchops_tui.widgets.common.paged_table import PagedTable
+from batchops_tui.widgets.intake.plan_form import PlanForm
+
+QUEUE_COLUMNS = (
+    ("id", "#"),
+    ("file", "file"),
+    ("status", "status"),
+    ("progress", "progress"),
+    ("stage", "stage"),
+    ("rows", "rows"),
+    ("when", "created"),
+)
+DONE = {"published", "partial", "failed", "duplicate"}
+STYLE = {"published": "green", "partial": "yellow", "failed": "bold red", "duplicate": "dim"}
+
+
+def upload_cells(u: Any) -> list[object]:
+    status = str(getattr(u.status, "value", u.status))
+    stage = getattr(u, "current_stage", None)
+    bar = stage_bar(stage, done=status in {"published", "partial"})
+    return [
+        str(u.id),
+        clip(u.filename, 28),
+        Text(status, style=STYLE.get(status, "cyan")),
+        Text(bar, style=STYLE.get(status, "cyan")),
+        str(getattr(stage, "value", stage) or "—"),
+        number(getattr(u, "rows_out", None) or getattr(u, "rows_in", None)),
+        short_when(getattr(u, "created_at", None)),
+    ]
+
+
+class IntakeScreen(BaseScreen):
+    TITLE = "Intake"
+    EVENT_PREFIXES = ("upload",)
+    BINDINGS = [
+        Binding(
+            "ctrl+u", "submit", "Upload", id="intake.submit", tooltip="Upload the chosen files"
+        ),
+        Binding(
+            "ctrl+x", "clear_files", "Clear", id="intake.clear", tooltip="Forget the chosen files"
+        ),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.files: list[Path] = []
+        self._departments_loaded = False
+
+    def body(self) -> ComposeResult:
+        root = Path(self.app.settings.pipeline.intake_root).expanduser()  # type: ignore[attr-defined]
+        with Horizontal(id="intake-top"):
+            with Vertical(id="intake-files"):
+                yield DirectoryTree(root, id="intake-tree")
+                yield Input(placeholder="or type a file path and press enter", id="intake-path")
+            with VerticalScroll(id="intake-form"):
+                yield Label("no file chosen (enter on a file in the tree)", id="selected-files")
+                yield Select([], prompt="department", id="intake-department")
+                yield PlanForm(id="plan-form")
+                yield Button("Upload (ctrl+u)", variant="primary", id="intake-submit")
+        yield PagedTable(QUEUE_COLUMNS, page_size=10, id="intake-queue")
+
+    def reload(self) -> None:
+        self.load_queue()
+        if not self._departments_loaded:
+            self.load_departments()
+
+    @work(exclusive=True, group="intake-queue", exit_on_error=False)
+    async def load_queue(self) -> None:
+        uploads = importlib.import_module("batchops_core.services.uploads")
+        table = self.query_one(PagedTable)
+        page: Page[Any] = await self.call(
+            uploads.list_uploads,
+            offset=table.page_offset,
+            limit=table.page_size,
+            **({"search": table.search} if table.search else {}),
+        )
+        table.show(page, [(str(u.id), upload_cells(u)) for u in page.items])
+
+    @work(exclusive=True, group="intake-departments", exit_on_error=False)
+    async def load_departments(self) -> None:
+        uploads = importlib.import_module("batchops_core.services.uploads")
+        departments = await self.call(uploads.list_departments)
+        self.query_one("#intake-department", Select).set_options(
+            [(d.name, d.name) for d in departments]
+        )
+        self._departments_loaded = True
+
+    @on(PagedTable.QueryChanged)
+    def _query(self) -> None:
+        self.load_queue()
+
+    # -- choosing files ----------------------------------------------------------------------------
+
+    def _show_files(self) -> None:
+        label = self.query_one("#selected-files", Label)
+        if not self.files:
+            label.update("no file chosen (enter on a file in the tree)")
+            return
+        names = ", ".join(p.name for p in self.files[:4])
+        more = f" and {len(self.files) - 4} more" if len(self.files) > 4 else ""
+        label.update(f"{len(self.files)} file(s): {names}{more}")
+
+    @on(DirectoryTree.FileSelected)
+    def _file_selected(self, event: DirectoryTree.FileSelected) -> None:
+        path = Path(event.path)
+        if path in self.files:
+            self.files.remove(path)
+        else:
+            self.files.append(path)
+        self._show_files()
+
+    @on(Input.Submitted, "#intake-path")
+    def _path_typed(self, event: Input.Submitted) -> None:
+        self.check_path(event.value.strip())
+
+    @work(exclusive=True, group="intake-path", exit_on_error=False, thread=True)
+    def check_path(self, text: str) -> None:
+        path = Path(text).expanduser()
+        if not path.is_file():
+            raise ValidationFailed(f"{path} is not a file; check the path.")
+        self.app.call_from_thread(self._add_file, path)
+
+    def _add_file(self, path: Path) -> None:
+        if path not in self.files:
+            self.files.append(path)
+        self.query_one("#intake-path", Input).value = ""
+        self._show_files()
+
+    def action_clear_files(self) -> None:
+        self.files.clear()
+        self._show_files()
+
+    # -- submitting --------------------------------------------------------------------------------
+
+    @on(Button.Pressed, "#intake-submit")
+    def _submit_pressed(self) -> None:
+        self.action_submit()
+
+    def action_submit(self) -> None:
+        if not self.files:
+            self.notify("Choose at least one file first.", severity="warning")
+            return
+        department = self.query_one("#intake-department", Select).value
+        source = "manual" if department is Select.NULL else str(department)
+        try:
+            mode, config = self.query_one(PlanForm).config()
+        except ValidationFailed as exc:
+            self.notify(str(exc), title="Plan", severity="error")
+            return
+        self.submit(list(self.files), source, mode.value, config)
+
+    @work(exclusive=True, group="write-intake", exit_on_error=False)
+    async def submit(
+        self, files: list[Path], source: str, mode: str, config: dict[str, Any]
+    ) -> None:
+        plans = await asyncio.to_thread(importlib.import_module, "batchops_core.pipeline.plans")
+        try:
+            plan = plans.parse_plan(mode, config)
+        except plans.StageError as exc:  # names the bad field, e.g. process_config.rules[1]
+            raise ValidationFailed(f"the plan is not valid: {exc}") from None
+        uploads = importlib.import_module("batchops_core.services.uploads")
+        dispatcher = await self.bo.get_dispatcher()
+        done = []
+        for path in files:
+            info = await uploads.intake_file(
+                self.bo.db,
+                self.bo.settings,
+                self.bo.actor,
+                path,
+                source=source,
+                plan_mode=plan.mode,
+                plan_config=plan.config,
+            )
+            self.bo.my_uploads.add(info.id)
+            if str(getattr(info.status, "value", info.status)) == "queued":
+                await dispatcher.enqueue("process_upload", info.id)
+            done.append(f"#{info.id}")
+        self.files.clear()
+        self._show_files()
+        self.notify(f"Uploaded {', '.join(done)}; processing.", title="Intake")
+        self.load_queue()

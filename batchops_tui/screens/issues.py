@@ -1,0 +1,432 @@
+"""4 · Issues: the incident queue and the RCA workspace with its lifecycle actions.
+
+Every action that changes an incident asks first (a confirmation or a form); resolve requires a
+root cause and a corrective action. Moderators and admins see the actions; users only read.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import Select, Static
+
+from batchops_core.enums import IncidentStatus, Severity
+from batchops_core.permissions import Action
+from batchops_tui.formatting import clip, duration, short_when, when
+from batchops_tui.screens.base import BaseScreen
+from batchops_tui.screens.dialogs import Field
+from batchops_tui.widgets.common.paged_table import PagedTable
+
+if TYPE_CHECKING:
+    from batchops_core.services.incidents import IncidentDetail, IncidentRow
+
+SEVERITY_STYLE = {
+    Severity.CRITICAL: "bold white on red",
+    Severity.HIGH: "bold red",
+    Severity.MEDIUM: "yellow",
+    Severity.LOW: "dim",
+}
+STATUS_STYLE = {
+    IncidentStatus.OPEN: "bold",
+    IncidentStatus.IN_PROGRESS: "cyan",
+    IncidentStatus.RESOLVED: "green",
+    IncidentStatus.ARCHIVED: "dim",
+}
+COLUMNS = (
+    ("id", "#"),
+    ("sev", "severity"),
+    ("status", "status"),
+    ("title", "title"),
+    ("stage", "stage"),
+    ("assignee", "assignee"),
+    ("seen", "last seen"),
+    ("n", "×"),
+)
+ME = -1
+"""The assignee filter value meaning "assigned to me"."""
+
+
+def incident_cells(row: IncidentRow) -> list[object]:
+    return [
+        str(row.id),
+        Text(row.severity.value, style=SEVERITY_STYLE[row.severity]),
+        Text(row.status.value, style=STATUS_STYLE[row.status]),
+        clip(row.title, 34),
+        row.stage.value if row.stage else "task",
+        row.assignee or "—",
+        short_when(row.last_seen_at),
+        str(row.occurrences),
+    ]
+
+
+def _section(title: str) -> Text:
+    return Text(f"\n{title}", style="bold underline")
+
+
+def _head(d: IncidentDetail) -> Table:
+    head = Table.grid(padding=(0, 1))
+    head.add_column(style="dim")
+    head.add_column()
+    head.add_row(
+        "incident",
+        Text.assemble(
+            f"#{d.id} ",
+            (d.severity.value, SEVERITY_STYLE[d.severity]),
+            " ",
+            (d.status.value, STATUS_STYLE[d.status]),
+        ),
+    )
+    head.add_row("title", d.title)
+    head.add_row("error", Text(f"{d.error_code}: {d.message}", style="red"))
+    if d.hint:
+        head.add_row("hint", d.hint)
+    head.add_row("stage", d.stage.value if d.stage else "task")
+    if d.upload_id:
+        head.add_row(
+            "upload", f"#{d.upload_id} {d.upload_filename or ''} ({d.upload_status or '?'})"
+        )
+    if d.run_id:
+        head.add_row("run", f"#{d.run_id}")
+    head.add_row("assignee", d.assignee or "—")
+    head.add_row(
+        "seen", f"{d.occurrences}× since {when(d.created_at)}, last {when(d.last_seen_at)}"
+    )
+    head.add_row("retries", f"{d.retry_count} manual, {d.auto_retry_count} automatic")
+    head.add_row("TTA / TTR", f"{duration(d.time_to_acknowledge)} / {duration(d.time_to_resolve)}")
+    return head
+
+
+def _knowledge(d: IncidentDetail) -> list[Any]:
+    parts: list[Any] = []
+    if d.details:
+        parts += [
+            _section("Validation report / pointers"),
+            Text(json.dumps(d.details, indent=1, default=str)[:3000]),
+        ]
+    if d.known_error:
+        parts += [
+            _section(f"Known error: {d.known_error}"),
+            Text(d.known_error_fix or "(no fix recorded)"),
+        ]
+        if d.remediation.value != "none":
+            parts.append(Text(f"automatic remediation: {d.remediation.value}", style="dim"))
+    return parts
+
+
+def _analysis(d: IncidentDetail) -> list[Any]:
+    parts: list[Any] = []
+    rca = [
+        (k, v)
+        for k, v in (
+            ("root cause", d.root_cause),
+            ("corrective action", d.corrective_action),
+            ("impact", d.impact_summary),
+            ("notes", d.analysis_notes),
+        )
+        if v
+    ]
+    if rca:
+        grid = Table.grid(padding=(0, 1))
+        grid.add_column(style="dim")
+        grid.add_column()
+        for k, v in rca:
+            grid.add_row(k, v)
+        parts += [_section("Analysis"), grid]
+    if d.ticket:
+        t = d.ticket
+        parts += [
+            _section("Ticket"),
+            Text(
+                f"#{t.id} {t.title} — {t.status.value}" + (f", {t.assignee}" if t.assignee else "")
+            ),
+        ]
+        if t.notes:
+            parts.append(Text(t.notes))
+    if d.timeline:
+        timeline = Table.grid(padding=(0, 1))
+        timeline.add_column(style="dim")
+        timeline.add_column(style="bold")
+        timeline.add_column()
+        for e in d.timeline:
+            timeline.add_row(
+                short_when(e.at), e.kind, f"{e.actor}: {e.detail}" if e.detail else e.actor
+            )
+        parts += [_section("Timeline"), timeline]
+    return parts
+
+
+def render_incident(d: IncidentDetail) -> Group:
+    """The RCA workspace: details, pointers, known error and fix, analysis, ticket, timeline."""
+    return Group(_head(d), *_knowledge(d), *_analysis(d))
+
+
+class IssuesScreen(BaseScreen):
+    TITLE = "Issues"
+    EVENT_PREFIXES = ("incident",)
+    BINDINGS = [
+        Binding("a", "assign", "Assign", id="issues.assign", tooltip="Assign the incident"),
+        Binding(
+            "n",
+            "analyze",
+            "Analyze",
+            id="issues.analyze",
+            tooltip="Record root cause, impact, notes",
+        ),
+        Binding("t", "retry", "Retry", id="issues.retry", tooltip="Retry the failed upload"),
+        Binding(
+            "v",
+            "resolve",
+            "Resolve",
+            id="issues.resolve",
+            tooltip="Resolve with root cause and action",
+        ),
+        Binding(
+            "x", "archive", "Archive", id="issues.archive", tooltip="Archive a resolved incident"
+        ),
+        Binding("o", "reopen", "Reopen", id="issues.reopen", tooltip="Reopen a resolved incident"),
+    ]
+    ACTION_PERMISSIONS = {
+        a: Action.MANAGE_ISSUES
+        for a in ("assign", "analyze", "retry", "resolve", "archive", "reopen")
+    }
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.detail: IncidentDetail | None = None
+        self._filters_loaded = False
+
+    def body(self) -> ComposeResult:
+        with Horizontal(classes="filters"):
+            yield Select([(s.value, s) for s in IncidentStatus], prompt="any status", id="f-status")
+            yield Select([(s.value, s) for s in Severity], prompt="any severity", id="f-severity")
+            yield Select([("me", ME)], prompt="anyone", id="f-assignee")
+        with Horizontal(classes="split"):
+            yield PagedTable(COLUMNS, page_size=self.app.settings.tui.page_size, id="issues-table")  # type: ignore[attr-defined]
+            with VerticalScroll(classes="detail", id="incident-detail"):
+                yield Static("", id="workspace-body")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.query_one(PagedTable).table.focus()
+
+    def reload(self) -> None:
+        self.load()
+        if self.detail is not None:
+            self.load_detail(self.detail.id)
+        if not self._filters_loaded:
+            self.load_filters()
+
+    def _filters(self) -> dict[str, Any]:
+        def value(selector: str) -> Any:
+            v = self.query_one(selector, Select).value
+            return None if v is Select.NULL else v
+
+        assignee = value("#f-assignee")
+        return {
+            "status": value("#f-status"),
+            "severity": value("#f-severity"),
+            "assignee_id": self.bo.actor.id if assignee == ME else assignee,
+        }
+
+    @work(exclusive=True, group="issues", exit_on_error=False)
+    async def load(self) -> None:
+        from batchops_core.services.incidents import list_incidents
+
+        table = self.query_one(PagedTable)
+        page = await self.call(
+            list_incidents,
+            search=table.search or None,
+            offset=table.page_offset,
+            limit=table.page_size,
+            **self._filters(),
+        )
+        table.show(page, [(str(r.id), incident_cells(r)) for r in page.items])
+
+    @work(exclusive=True, group="issues-filters", exit_on_error=False)
+    async def load_filters(self) -> None:
+        if not self.can(Action.MANAGE_ISSUES):
+            self._filters_loaded = True
+            return
+        from batchops_core.services.incidents import list_assignees
+
+        people = await self.call(list_assignees)
+        me = self.bo.actor.id
+        options = [("me", ME)] + [(p.username, p.id) for p in people if p.id != me]
+        self.query_one("#f-assignee", Select).set_options(options)
+        self._filters_loaded = True
+
+    @work(exclusive=True, group="issues-detail", exit_on_error=False)
+    async def load_detail(self, incident_id: int) -> None:
+        from batchops_core.services.incidents import get_incident
+
+        self.detail = await self.call(get_incident, incident_id=incident_id)
+        self.query_one("#workspace-body", Static).update(render_incident(self.detail))
+        self.query_one("#incident-detail").add_class("open")
+        self.refresh_bindings()
+
+    @on(Select.Changed)
+    def _filter_changed(self) -> None:
+        self.query_one(PagedTable).page_offset = 0
+        self.load()
+
+    @on(PagedTable.QueryChanged)
+    def _query(self) -> None:
+        self.load()
+
+    @on(PagedTable.Chosen)
+    def _chosen(self, event: PagedTable.Chosen) -> None:
+        self.load_detail(int(event.key))
+
+    @on(PagedTable.Highlighted)
+    def _follow(self, event: PagedTable.Highlighted) -> None:
+        if self.detail is not None:
+            self.load_detail(int(event.key))
+
+    def close_detail(self) -> bool:
+        if self.detail is None:
+            return False
+        self.detail = None
+        self.query_one("#incident-detail").remove_class("open")
+        self.refresh_bindings()
+        return True
+
+    # -- actions -----------------------------------------------------------------------------------
+
+    def selected_id(self) -> int | None:
+        if self.detail is not None:
+            return self.detail.id
+        key = self.query_one(PagedTable).selected_key()
+        return int(key) if key else None
+
+    def action_assign(self) -> None:
+        incident_id = self.selected_id()
+        if incident_id is not None:
+            self.pick_assignee(incident_id)
+
+    @work(exclusive=True, group="issues-assignees", exit_on_error=False)
+    async def pick_assignee(self, incident_id: int) -> None:
+        from batchops_core.services.incidents import list_assignees
+
+        people = await self.call(list_assignees)
+        options = [(f"{p.username} ({p.role.value})", str(p.id)) for p in people]
+        options.append(("nobody (unassign)", "none"))
+        self.ask(
+            f"Assign incident #{incident_id}",
+            [Field("assignee", "Assignee", kind="select", required=True, options=options)],
+            lambda v: self.write(
+                "assign_incident",
+                incident_id,
+                assignee_id=None if v["assignee"] == "none" else int(v["assignee"]),
+            ),
+            submit="Assign",
+        )
+
+    def action_analyze(self) -> None:
+        incident_id = self.selected_id()
+        if incident_id is None:
+            return
+        d = self.detail if self.detail and self.detail.id == incident_id else None
+        self.ask(
+            f"Analyze incident #{incident_id}",
+            [
+                Field("root_cause", "Root cause", kind="text", value=d.root_cause if d else ""),
+                Field(
+                    "corrective_action",
+                    "Corrective action",
+                    kind="text",
+                    value=d.corrective_action if d else "",
+                ),
+                Field("impact_summary", "Impact", value=d.impact_summary if d else ""),
+                Field("analysis_notes", "Notes", kind="text", value=d.analysis_notes if d else ""),
+            ],
+            lambda v: self.write(
+                "analyze_incident", incident_id, **{k: x or None for k, x in v.items()}
+            ),
+        )
+
+    def action_resolve(self) -> None:
+        incident_id = self.selected_id()
+        if incident_id is None:
+            return
+        d = self.detail if self.detail and self.detail.id == incident_id else None
+        self.ask(
+            f"Resolve incident #{incident_id}",
+            [
+                Field(
+                    "root_cause",
+                    "Root cause",
+                    kind="text",
+                    required=True,
+                    value=d.root_cause if d else "",
+                ),
+                Field(
+                    "corrective_action",
+                    "Corrective action",
+                    kind="text",
+                    required=True,
+                    value=d.corrective_action if d else "",
+                ),
+            ],
+            lambda v: self.write("resolve_incident", incident_id, **v),
+            submit="Resolve",
+        )
+
+    def action_archive(self) -> None:
+        incident_id = self.selected_id()
+        if incident_id is not None:
+            self.confirm(
+                "Archive?",
+                f"Archive incident #{incident_id}? It leaves the active queue.",
+                lambda: self.write("archive_incident", incident_id),
+                confirm="Archive",
+            )
+
+    def action_reopen(self) -> None:
+        incident_id = self.selected_id()
+        if incident_id is not None:
+            self.ask(
+                f"Reopen incident #{incident_id}",
+                [Field("reason", "Why reopen?", required=True)],
+                lambda v: self.write("reopen_incident", incident_id, reason=v["reason"]),
+                submit="Reopen",
+            )
+
+    def action_retry(self) -> None:
+        incident_id = self.selected_id()
+        if incident_id is not None:
+            self.confirm(
+                "Retry?",
+                f"Retry the failed work of incident #{incident_id} now?",
+                lambda: self.retry(incident_id),
+                confirm="Retry",
+            )
+
+    @work(exclusive=True, group="write-issues", exit_on_error=False)
+    async def write(self, service: str, incident_id: int, **kwargs: Any) -> None:
+        from batchops_core.services import incidents
+
+        detail = await self.call(getattr(incidents, service), incident_id=incident_id, **kwargs)
+        await self.publish(incidents.incident_event(detail))
+        verb = service.split("_")[0]
+        self.notify(
+            f"Incident #{incident_id}: {verb} done ({detail.status.value}).", title="Issues"
+        )
+        self.reload()
+
+    @work(exclusive=True, group="write-issues", exit_on_error=False)
+    async def retry(self, incident_id: int) -> None:
+        from batchops_core.services.incidents import retry_incident
+
+        await retry_incident(
+            self.bo.db, await self.bo.get_dispatcher(), actor=self.bo.actor, incident_id=incident_id
+        )
+        self.notify(f"Incident #{incident_id}: retry queued.", title="Issues")
+        self.reload()

@@ -1,0 +1,219 @@
+"""5 · Reports: published reports, searchable; summary, CSV head as a table, PDF text; export.
+
+Previews read files, so they run in thread workers (pdfplumber takes ~0.15 s a page) and are
+bounded to the first rows and pages.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rich.table import Table
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import DataTable, Static, TabbedContent, TabPane
+
+from batchops_tui.formatting import clip, number, short_when
+from batchops_tui.screens.base import BaseScreen
+from batchops_tui.screens.dialogs import Field
+from batchops_tui.widgets.common.paged_table import PagedTable
+
+if TYPE_CHECKING:
+    from batchops_core.services.reports import ReportDetail, ReportRow
+
+COLUMNS = (
+    ("id", "#"),
+    ("file", "file"),
+    ("dept", "dept"),
+    ("status", "status"),
+    ("rows", "rows"),
+    ("quar", "quarantined"),
+    ("published", "published"),
+)
+
+
+def report_cells(row: ReportRow) -> list[object]:
+    return [
+        str(row.upload_id),
+        clip(row.filename, 30),
+        clip(row.department, 14),
+        Text(row.status.value, style="green" if row.status.value == "published" else "yellow"),
+        number(row.rows_out),
+        number(row.rows_quarantined),
+        short_when(row.published_at),
+    ]
+
+
+def render_summary(detail: ReportDetail) -> Table:
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(style="dim")
+    grid.add_column()
+    row = detail.row
+    grid.add_row("upload", f"#{row.upload_id} {row.filename}")
+    grid.add_row("CSV", row.report_csv or "—")
+    grid.add_row("PDF", row.report_pdf or "—")
+    if detail.fixlist_csv:
+        grid.add_row("fix-list", detail.fixlist_csv)
+    for key, value in detail.summary.items():
+        text = value if isinstance(value, str) else json.dumps(value, default=str)
+        grid.add_row(str(key), clip(text, 400))
+    return grid
+
+
+class ReportsScreen(BaseScreen):
+    TITLE = "Reports"
+    EVENT_PREFIXES = ("upload",)
+    BINDINGS = [
+        Binding("e", "export", "Export", id="reports.export", tooltip="Copy the report to a path"),
+        Binding(
+            "d",
+            "deliver",
+            "Download",
+            id="reports.deliver",
+            tooltip="Send the file to your browser",
+        ),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.detail: ReportDetail | None = None
+
+    def body(self) -> ComposeResult:
+        with Horizontal(classes="split"):
+            yield PagedTable(
+                COLUMNS,
+                page_size=self.app.settings.tui.page_size,  # type: ignore[attr-defined]
+                placeholder="search file or department (enter)",
+                id="reports-table",
+            )
+            with Vertical(classes="detail", id="report-detail"), TabbedContent(id="report-preview"):
+                with TabPane("Summary", id="tab-summary"), VerticalScroll():
+                    yield Static("", id="report-summary")
+                with TabPane("CSV", id="tab-csv"):
+                    yield DataTable(id="csv-preview", zebra_stripes=True)
+                with TabPane("PDF", id="tab-pdf"), VerticalScroll():
+                    yield Static("", id="pdf-preview")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.query_one(PagedTable).table.focus()
+
+    def reload(self) -> None:
+        self.load()
+
+    @work(exclusive=True, group="reports", exit_on_error=False)
+    async def load(self) -> None:
+        from batchops_core.services.reports import list_reports
+
+        table = self.query_one(PagedTable)
+        page = await self.call(
+            list_reports,
+            search=table.search or None,
+            offset=table.page_offset,
+            limit=table.page_size,
+        )
+        table.show(page, [(str(r.upload_id), report_cells(r)) for r in page.items])
+
+    @on(PagedTable.QueryChanged)
+    def _query(self) -> None:
+        self.load()
+
+    @on(PagedTable.Chosen)
+    def _chosen(self, event: PagedTable.Chosen) -> None:
+        self.open_report(int(event.key))
+
+    @work(exclusive=True, group="reports-detail", exit_on_error=False)
+    async def open_report(self, upload_id: int) -> None:
+        from batchops_core.services.reports import get_report
+
+        self.detail = await self.call(get_report, upload_id=upload_id)
+        self.query_one("#report-summary", Static).update(render_summary(self.detail))
+        self.query_one("#report-detail").add_class("open")
+        self.query_one("#csv-preview", DataTable).clear(columns=True)
+        self.query_one("#pdf-preview", Static).update("loading…")
+        self.refresh_bindings()
+        self.preview_csv(self.detail)
+        self.preview_pdf(self.detail)
+
+    @work(exclusive=True, group="reports-csv", exit_on_error=False, thread=True)
+    def preview_csv(self, detail: ReportDetail) -> None:
+        from batchops_core.services.reports import ReportFormat, csv_head, report_path
+
+        header, rows = csv_head(report_path(detail, ReportFormat.CSV), rows=100)
+        self.app.call_from_thread(self._show_csv, header, rows)
+
+    def _show_csv(self, header: list[str], rows: list[list[str]]) -> None:
+        table = self.query_one("#csv-preview", DataTable)
+        table.clear(columns=True)
+        table.add_columns(*header)
+        for row in rows:
+            table.add_row(*(row + [""] * (len(header) - len(row)))[: len(header)])
+
+    @work(exclusive=True, group="reports-pdf", exit_on_error=False, thread=True)
+    def preview_pdf(self, detail: ReportDetail) -> None:
+        from batchops_core.services.reports import ReportFormat, pdf_text, report_path
+
+        text = pdf_text(report_path(detail, ReportFormat.PDF), pages=3)
+        self.app.call_from_thread(self.query_one("#pdf-preview", Static).update, Text(text))
+
+    def close_detail(self) -> bool:
+        if self.detail is None:
+            return False
+        self.detail = None
+        self.query_one("#report-detail").remove_class("open")
+        self.refresh_bindings()
+        return True
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "export":
+            return True if self.detail is not None else None
+        if action == "deliver":
+            return (self.detail is not None) if self.app.is_web else False
+        return super().check_action(action, parameters)
+
+    def action_export(self) -> None:
+        detail = self.detail
+        if detail is None:
+            return
+        self.ask(
+            f"Export report of upload #{detail.row.upload_id}",
+            [
+                Field(
+                    "format",
+                    "Format",
+                    kind="select",
+                    value="csv",
+                    options=[("CSV", "csv"), ("PDF", "pdf")],
+                ),
+                Field(
+                    "path",
+                    "Copy to (a folder or a file path)",
+                    required=True,
+                    value=str(Path.home()),
+                ),
+            ],
+            lambda v: self.export(detail, v["format"], v["path"]),
+            submit="Export",
+        )
+
+    @work(exclusive=True, group="write-export", exit_on_error=False, thread=True)
+    def export(self, detail: ReportDetail, fmt: str, path: str) -> None:
+        from batchops_core.services.reports import ReportFormat, export_report
+
+        target = export_report(detail, ReportFormat(fmt), path)
+        self.app.call_from_thread(self.notify, f"Saved {target}.", title="Exported")
+
+    def action_deliver(self) -> None:
+        from batchops_core.services.reports import ReportFormat, report_path
+
+        if self.detail is None:
+            return
+        path = report_path(
+            self.detail, ReportFormat.PDF if self.detail.row.report_pdf else ReportFormat.CSV
+        )
+        self.app.deliver_binary(path, save_filename=path.name)
