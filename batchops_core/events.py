@@ -8,6 +8,7 @@ TUI + worker pair stays live. The database remains the truth; an event only says
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -16,6 +17,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
+from redis.exceptions import RedisError
 
 from batchops_core.clock import utcnow
 from batchops_core.config import Settings
@@ -26,7 +29,8 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Event:
     type: str
-    """e.g. `upload.updated`, `run.updated`, `incident.updated`, `schedule.updated`, `worker.heartbeat`."""
+    """e.g. `upload.updated`, `run.updated`, `incident.updated`, `schedule.updated`,
+    `worker.heartbeat`."""
     id: int | str | None = None
     status: str | None = None
     stage: str | None = None
@@ -76,9 +80,19 @@ async def publish(settings: Settings, event: Event) -> None:
         log.warning("could not publish %s on Redis: %s", event.type, exc)
 
 
+RECONNECTED = "events.reconnected"
+"""Delivered after the Redis subscription was lost and re-established: events may have been
+missed meanwhile, so a subscriber should reload what it shows."""
+
+
 @asynccontextmanager
 async def subscribe(settings: Settings) -> AsyncIterator[asyncio.Queue[Event]]:
-    """A queue receiving every event: from Redis when configured, else from this process."""
+    """A queue receiving every event: from Redis when configured, else from this process.
+
+    A dropped Redis connection is re-established with backoff (up to 5 s between tries); the
+    queue then receives an `events.reconnected` event. Events arriving faster than the
+    subscriber reads them are dropped past 10,000 waiting, with a warning.
+    """
     queue: asyncio.Queue[Event] = asyncio.Queue(maxsize=10_000)
     if not settings.uses_redis:
         _local_queues.add(queue)
@@ -88,20 +102,13 @@ async def subscribe(settings: Settings) -> AsyncIterator[asyncio.Queue[Event]]:
             _local_queues.discard(queue)
         return
     client = Redis.from_url(
-        settings.redis.url, socket_connect_timeout=settings.redis.connect_timeout
+        settings.redis.url,
+        socket_connect_timeout=settings.redis.connect_timeout,
+        client_name=f"{settings.redis.prefix}:events",
     )
     pubsub = client.pubsub()
     await pubsub.subscribe(channel(settings))
-
-    async def pump() -> None:
-        async for message in pubsub.listen():
-            if message.get("type") == "message":
-                try:
-                    queue.put_nowait(Event.from_json(message["data"]))
-                except (ValueError, TypeError, asyncio.QueueFull):
-                    log.warning("dropped an unreadable or overflowing event")
-
-    task = asyncio.create_task(pump())
+    task = asyncio.create_task(_pump(settings, pubsub, queue))
     try:
         yield queue
     finally:
@@ -109,6 +116,33 @@ async def subscribe(settings: Settings) -> AsyncIterator[asyncio.Queue[Event]]:
         await asyncio.gather(task, return_exceptions=True)
         await pubsub.aclose()
         await client.aclose()
+
+
+async def _pump(settings: Settings, pubsub: PubSub, queue: asyncio.Queue[Event]) -> None:
+    delay = 0.1
+    while True:
+        try:
+            async for message in pubsub.listen():
+                delay = 0.1
+                if message.get("type") != "message":
+                    continue
+                try:
+                    queue.put_nowait(Event.from_json(message["data"]))
+                except (ValueError, TypeError):
+                    log.warning("dropped an unreadable event")
+                except asyncio.QueueFull:
+                    log.warning("dropped an event: the subscriber is not keeping up")
+        except (RedisError, OSError) as exc:
+            log.warning("event subscription lost (%s); reconnecting in %.1f s", exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(5.0, delay * 2)
+            try:
+                await pubsub.aclose()
+                await pubsub.subscribe(channel(settings))
+            except (RedisError, OSError):
+                continue
+            with contextlib.suppress(asyncio.QueueFull):
+                queue.put_nowait(Event(type=RECONNECTED))
 
 
 async def close() -> None:

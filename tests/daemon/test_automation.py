@@ -158,9 +158,10 @@ async def test_backup_copies_database_and_manifest_with_rotation(
     backups = sorted((db_settings.data_path / "backups").iterdir())
     assert [b.name for b in backups] == [Path(r["path"]).name for r in results[1:]]
     manifest = json.loads((backups[-1] / "manifest.json").read_text())
-    assert {
-        k: manifest["files"][0][k] for k in ("path", "size")
-    } == {"path": "uploads/7/marks.csv", "size": 8}
+    assert {k: manifest["files"][0][k] for k in ("path", "size")} == {
+        "path": "uploads/7/marks.csv",
+        "size": 8,
+    }
     dump = backups[-1] / manifest["database"]["file"]
     assert dump.stat().st_size == manifest["database"]["size"] > 0
     if db.is_sqlite:
