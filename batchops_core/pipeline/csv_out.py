@@ -43,7 +43,10 @@ def neutralize(table: pa.Table) -> tuple[pa.Table, int]:
             n = pc.sum(hit).as_py() or 0
             if n:
                 changed += n
-                col = pc.if_else(hit, pc.binary_join_element_wise("'", col, ""), col)
+                prefixed = pc.binary_join_element_wise(
+                    pa.scalar("'", col.type), col, pa.scalar("", col.type)
+                )
+                col = pc.if_else(hit, prefixed, col)
         columns.append(col)
     return pa.table(columns, names=table.column_names), changed
 

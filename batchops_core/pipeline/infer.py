@@ -102,6 +102,11 @@ def _fast_numeric(name: str, arr: pa.ChunkedArray) -> ColumnResult | None:
         else:
             series = ints.to_pandas()
         return ColumnResult(series, "integer")
+    if pc.any(pc.match_substring_regex(arr, r"^[+-]?\d{16,}$")).as_py():
+        # 16+ digit codes overflow int64 or lose digits as floats: they are identifiers
+        return ColumnResult(
+            _to_text_series(arr), "text", notes=[f"{name}: long digits kept as text"]
+        )
     try:
         floats = pc.cast(arr, pa.float64())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):

@@ -264,7 +264,8 @@ def _read_arrow(
                 {
                     "row": (row.number + header_at) if row.number is not None else None,
                     "text": (row.text or "")[:200],
-                    "problem": f"{row.actual_columns} fields where the header has {row.expected_columns}",
+                    "problem": f"{row.actual_columns} fields where the header has "
+                    f"{row.expected_columns}",
                 }
             )
         return "skip"
@@ -304,6 +305,8 @@ def _read_arrow(
         ) from None
     finally:
         source.close()
+    if any(r["row"] is None for r in rejected):
+        _locate_rejected(path, encoding, header_at, rejected)
     first = header_at + 2
     rows = np.arange(first, first + table.num_rows, dtype=np.int64)
     skipped = sorted(r["row"] for r in rejected if r["row"] is not None)
@@ -356,3 +359,23 @@ def _arrow_error(exc: Exception, encoding: str, header_at: int) -> StageError:
         hint="Check quotes and delimiters around the row named, then export again.",
         details={"reader": text[:500], "header_row": header_at + 1},
     )
+
+
+def _locate_rejected(
+    path: Path, encoding: str, header_at: int, rejected: list[dict[str, Any]]
+) -> None:
+    """Arrow's multi-threaded reader does not know line numbers; find the rejected lines by
+    their text (files up to 64 MiB; larger ones keep "row unknown")."""
+    if path.stat().st_size > 64 * 1024 * 1024:
+        return
+    wanted: dict[str, list[dict[str, Any]]] = {}
+    for r in rejected:
+        if r["row"] is None:
+            wanted.setdefault(r["text"].rstrip("\r\n"), []).append(r)
+    with path.open(encoding=encoding, errors="replace", newline="") as fh:
+        for number, line in enumerate(fh, start=1):
+            if number <= header_at + 1:
+                continue
+            pending = wanted.get(line.rstrip("\r\n")[:200])
+            if pending:
+                pending.pop(0)["row"] = number

@@ -107,19 +107,18 @@ class _Report:
     # -- tables -------------------------------------------------------------------------------
 
     def widths(self, header: list[str], rows: list[list[str]]) -> list[float]:
+        """Column widths from the header's longest word (bold) and the 90th percentile of the
+        first rows' text, scaled to the page width."""
+        self.pdf.set_font("Helvetica", "B", self.font_size)
+        heads = [max((self.measure(w) for w in h.split()), default=4.0) for h in header]
         self.pdf.set_font("Helvetica", "", self.font_size)
-        sw = self.measure
+        self.bold = False
         natural = []
-        for j, h in enumerate(header):
-            longest_word = max((sw(w) for w in h.split()), default=4.0)
-            content = sorted(sw(r[j]) for r in rows[:SAMPLE]) or [0.0]
-            typical = content[int(len(content) * 0.9)] if content else 0.0
-            natural.append(max(longest_word, min(typical, 60.0), 6.0) + 2.0)
+        for j, head in enumerate(heads):
+            content = sorted(self.measure(r[j]) for r in rows[:SAMPLE]) or [0.0]
+            typical = content[int(len(content) * 0.9)]
+            natural.append(max(head, min(typical, 60.0), 6.0) + 2.4)
         total = sum(natural)
-        if total <= self.width:
-            return (
-                [w * self.width / total for w in natural] if total > self.width * 0.6 else natural
-            )
         return [w * self.width / total for w in natural]
 
     def measure(self, text: str) -> float:
@@ -244,7 +243,8 @@ def write_pdf(
         report.table([str(c) for c in statistics.columns], _cells(statistics))
     report.pdf.ln(3)
     cap_note = (
-        f"Showing the first {len(shown):,} of {total:,} rows; the CSV export holds all {total:,} rows."
+        f"Showing the first {len(shown):,} of {total:,} rows; "
+        f"the CSV export holds all {total:,} rows."
         if capped
         else f"{total:,} rows."
     )

@@ -240,7 +240,10 @@ def _metadata(
     meta = std.get("meta", {})
     read = meta.get("format", "")
     if read == "csv":
-        read = f"CSV ({meta.get('encoding')}, {meta.get('delimiter')!r}, header row {meta.get('header_row')})"
+        read = (
+            f"CSV ({meta.get('encoding')}, {meta.get('delimiter')!r}, "
+            f"header row {meta.get('header_row')})"
+        )
     elif read in {"xlsx", "xls"}:
         read = f"{read.upper()} (sheet {meta.get('sheet')!r}, header row {meta.get('header_row')})"
     elif read == "pdf":

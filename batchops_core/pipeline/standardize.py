@@ -87,7 +87,8 @@ def check_file(path: Path, max_bytes: int) -> int:
         raise StageError(
             S,
             E.FILE_TOO_LARGE,
-            f"{path.name} is {size / 1024**2:,.1f} MB, over the {max_bytes / 1024**2:,.0f} MB limit",
+            f"{path.name} is {size / 1024**2:,.1f} MB, "
+            f"over the {max_bytes / 1024**2:,.0f} MB limit",
             hint="Split the file by term or class, or raise [pipeline].max_upload_mb.",
             details={"size_bytes": size, "limit_bytes": max_bytes},
         )
@@ -117,7 +118,7 @@ def standardize(
     max_bytes: int = 0,
     pdf_processes: int = 1,
 ) -> Standardized:
-    """Load and type one file. `options` are the read overrides of `process_config["read_options"]`."""
+    """Load and type one file; `options` are `process_config["read_options"]` overrides."""
     options = dict(options or {})
     check_file(path, max_bytes)
     loaded = load(path, options, pdf_processes)

@@ -63,11 +63,9 @@ def stats_table(
 ) -> pd.DataFrame:
     """One row per numeric column (per group when `group_by` is given)."""
     rows: list[dict[str, Any]] = []
-    groups: list[tuple[Any, pd.DataFrame]]
-    if group_by:
-        groups = list(frame.groupby(group_by, dropna=False, sort=True))
-    else:
-        groups = [(None, frame)]
+    groups: list[tuple[Any, pd.DataFrame]] = (
+        list(frame.groupby(group_by, dropna=False, sort=True)) if group_by else [(None, frame)]
+    )
     for key, part in groups:
         for col in columns:
             row: dict[str, Any] = {}

@@ -23,7 +23,7 @@ def summarize(
     metadata: list[tuple[str, str]],
     cached_stats: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Describe the processed dataset; `cached_stats` (from the transform stage) avoids recomputing."""
+    """Describe the processed dataset; `cached_stats` from the transform stage saves work."""
     columns = [c for c in frame.columns if c != ROW]
     nulls = frame[columns].isna().sum()
     numeric: dict[str, dict[str, Any]] = {}

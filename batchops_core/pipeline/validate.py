@@ -36,8 +36,10 @@ _KEY_OK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-/.]*$")
 
 HINTS = {
     "missing_key": "Fill in the identifier for this row, or remove the row if it is not a record.",
-    "malformed_key": "Identifiers may hold letters, digits and - _ / . only; remove spaces or symbols.",
-    "duplicate_key": "This identifier already appears on an earlier row; remove or correct the repeat.",
+    "malformed_key": "Identifiers may hold letters, digits and - _ / . only; "
+    "remove spaces or symbols.",
+    "duplicate_key": "This identifier already appears on an earlier row; "
+    "remove or correct the repeat.",
     "type": "Enter a value of the expected type (a plain number without words), or leave it empty.",
     "malformed_row": "This line has a different number of fields than the header; check its quotes "
     "and delimiters.",
