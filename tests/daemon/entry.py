@@ -3,6 +3,8 @@
 `BATCHOPS_TEST_STALL_STAGE=<stage>` makes the pipeline stall (sleep) when it publishes the event
 of that stage starting, so a test can SIGKILL the daemon in the middle of an upload. It wraps
 `events.publish`, which every state change goes through; nothing else is changed.
+`BATCHOPS_TEST_TASKS=1` registers `sleep_test(seconds)`, a job that is still running when a
+test stops the daemon.
 """
 
 from __future__ import annotations
@@ -26,6 +28,19 @@ if STALL:
             await asyncio.sleep(3600)
 
     events.publish = stalling_publish  # type: ignore[assignment]
+
+if os.environ.get("BATCHOPS_TEST_TASKS"):
+    from batchops_core import automation, tasks
+    from batchops_core.enums import RunStatus
+
+    async def sleep_test(run, seconds: float = 3600):  # type: ignore[no-untyped-def]
+        """Sleeps: a job still running when the test stops the daemon."""
+        run.info(f"sleeping {seconds} s")
+        await asyncio.sleep(seconds)
+        return automation.Outcome(RunStatus.SUCCEEDED, "woke up")
+
+    automation.AUTOMATIONS["sleep_test"] = sleep_test
+    tasks.TASKS["sleep_test"] = tasks._automation_task("sleep_test")
 
 if __name__ == "__main__":
     sys.exit(main())
