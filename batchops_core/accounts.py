@@ -32,6 +32,7 @@ from batchops_core.permissions import Action, Actor, require
 __all__ = [
     "UserInfo",
     "authenticate",
+    "change_password",
     "check_email",
     "check_password",
     "check_username",
@@ -246,6 +247,48 @@ async def authenticate(
     return UserInfo.of(user)
 
 
+async def change_password(
+    db: Database, settings: Settings, *, actor: Actor, current_password: str, new_password: str
+) -> UserInfo:
+    """A signed-in user changes their own password; every other session of the account ends.
+
+    Returns the account with its new `session_epoch`, which the caller's session adopts. A wrong
+    current password counts toward the lockout like a failed sign-in (and is committed).
+    """
+    if actor.id is None:
+        raise ValidationFailed("only a signed-in user can change their own password.")
+    refused: AuthenticationFailed | None = None
+    async with db.session() as session:
+        user = await session.get(User, actor.id)
+        if user is None or not user.active:
+            raise AuthenticationFailed("this account no longer exists or is disabled.")
+        if not verify_password(user.password_hash, current_password):
+            user.failed_logins += 1
+            detail = f"wrong current password on password change ({user.failed_logins} in a row)"
+            if user.failed_logins >= settings.security.lockout_threshold:
+                user.locked_until = utcnow() + timedelta(minutes=settings.security.lockout_minutes)
+                user.failed_logins = 0
+                user.session_epoch += 1
+                detail += "; account locked, sessions ended"
+            _record_on_user(session, actor, AuditAction.AUTH_FAILURE, user, detail)
+            refused = AuthenticationFailed("the current password is wrong.")
+        else:
+            check_password(new_password, user.username, settings.security)
+            if verify_password(user.password_hash, new_password):
+                raise ValidationFailed("the new password must differ from the current one.")
+            user.password_hash = hash_password(new_password)
+            user.must_reset_password = False
+            user.failed_logins = 0
+            user.session_epoch += 1
+            _record_on_user(
+                session, actor, AuditAction.PASSWORD_CHANGE, user, "other sessions ended"
+            )
+            changed = UserInfo.of(user)
+    if refused is not None:  # raised after the commit so the failure counts
+        raise refused
+    return changed
+
+
 async def session_is_current(session: AsyncSession, *, user_id: int, epoch: int) -> bool:
     """Whether a session opened at `epoch` may go on: the account is active and nothing ended it."""
     row = (
@@ -269,7 +312,7 @@ async def _count_active_admins(session: AsyncSession) -> int:
     )
 
 
-def _record_admin_action(
+def _record_on_user(
     session: AsyncSession, actor: Actor, action: AuditAction, user: User, detail: str = ""
 ) -> None:
     audit.record(
@@ -294,7 +337,7 @@ async def set_role(session: AsyncSession, *, actor: Actor, username: str, role: 
     before = user.role
     user.role = role
     user.session_epoch += 1
-    _record_admin_action(session, actor, AuditAction.USER_SET_ROLE, user, f"{before} -> {role}")
+    _record_on_user(session, actor, AuditAction.USER_SET_ROLE, user, f"{before} -> {role}")
     return UserInfo.of(user)
 
 
@@ -314,7 +357,7 @@ async def set_active(
     if not active:
         user.session_epoch += 1
     action = AuditAction.USER_ENABLE if active else AuditAction.USER_DISABLE
-    _record_admin_action(session, actor, action, user)
+    _record_on_user(session, actor, action, user)
     return UserInfo.of(user)
 
 
@@ -326,7 +369,7 @@ async def unlock_user(session: AsyncSession, *, actor: Actor, username: str) -> 
     user.locked_until = None
     user.failed_logins = 0
     detail = f"was locked until {was.isoformat(timespec='seconds')}" if was else "was not locked"
-    _record_admin_action(session, actor, AuditAction.USER_UNLOCK, user, detail)
+    _record_on_user(session, actor, AuditAction.USER_UNLOCK, user, detail)
     return UserInfo.of(user)
 
 
@@ -343,7 +386,7 @@ async def force_password_reset(
         user = await get_user(session, username)
         user.must_reset_password = True
         user.session_epoch += 1
-        _record_admin_action(session, actor, AuditAction.USER_FORCE_RESET, user, "sessions ended")
+        _record_on_user(session, actor, AuditAction.USER_FORCE_RESET, user, "sessions ended")
         user_id, name = user.id, user.username
     try:
         await codes.issue_code(

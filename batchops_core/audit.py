@@ -39,6 +39,7 @@ class AuditAction(StrEnum):
     CODE_REJECTED = "code.rejected"
     EMAIL_VERIFIED = "email.verified"
     PASSWORD_RESET = "password.reset"
+    PASSWORD_CHANGE = "password.change"
 
 
 @dataclass(frozen=True)

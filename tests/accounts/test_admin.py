@@ -312,3 +312,34 @@ async def test_unknown_user_in_admin_actions(
             await accounts.set_role(
                 session, actor=users[Role.ADMIN].actor, username="nobody", role=Role.USER
             )
+
+
+async def test_change_own_password(
+    db: Database, db_settings: Settings, users: dict[Role, UserInfo]
+) -> None:
+    me = users[Role.USER]
+    with pytest.raises(AuthenticationFailed, match="the current password is wrong"):
+        await accounts.change_password(
+            db, db_settings, actor=me.actor, current_password="nope", new_password="x" * 12
+        )
+    assert (await _user(db, "user1")).failed_logins == 1  # counted, though the call raised
+    for new, why in [
+        ("short", "at least 10"),
+        ("letmein123", "most common"),
+        (TEST_PASSWORD, "differ"),
+    ]:
+        with pytest.raises(ValidationFailed, match=why):
+            await accounts.change_password(
+                db, db_settings, actor=me.actor, current_password=TEST_PASSWORD, new_password=new
+            )
+    changed = await accounts.change_password(
+        db,
+        db_settings,
+        actor=me.actor,
+        current_password=TEST_PASSWORD,
+        new_password="quiet-meadow-77",
+    )
+    assert changed.session_epoch == me.session_epoch + 1
+    assert (await _sign_in(db, db_settings, "user1", "quiet-meadow-77")).username == "user1"
+    (row,) = await _audit(db, AuditAction.PASSWORD_CHANGE)
+    assert row.actor_name == "user1" and row.target_name == "user1"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -264,3 +265,22 @@ async def test_reset_with_wrong_code_changes_nothing(
     async with db.session() as session:
         row = await session.scalar(select(PasswordResetRequest))
         assert row is not None and row.attempts == 1 and row.used_at is None
+
+
+async def test_parallel_guesses_cannot_exceed_the_attempt_cap(
+    db: Database, mail_settings: Settings, mailserver: MailServer
+) -> None:
+    await _unverified(db, mail_settings)
+    await request_code(db, mail_settings, username_or_email="dana", purpose=VERIFY)
+    wrong = f"{(int(mailserver.last().code) + 1) % 1_000_000:06d}"
+    limit = mail_settings.security.code_max_attempts
+    results = await asyncio.gather(
+        *[verify_email(db, mail_settings, username="dana", code=wrong) for _ in range(limit + 3)],
+        return_exceptions=True,
+    )
+    problems = [r.problem for r in results if isinstance(r, CodeRejected)]
+    assert len(problems) == limit + 3
+    assert problems.count(CodeProblem.WRONG) == limit - 1
+    async with db.session() as session:
+        row = await session.scalar(select(EmailVerificationRequest))
+        assert row is not None and row.attempts == limit and row.invalidated_at is not None
