@@ -263,13 +263,14 @@ async def request_code(
 ) -> None:
     """Email a code to the matching account, if any; the answer never reveals whether one exists.
 
-    'Matching' means active, and for `verify` not yet verified. Raises MailError when mail cannot
-    be delivered (for a match or not), TooManyCodes past the hourly limit.
+    'Matching' means active, and for `verify` not yet verified. Raises MailError when the mail
+    server cannot be used (for a match or not), TooManyCodes past the hourly limit. A recipient
+    the server refuses is only audited and logged: telling would reveal the account.
     """
     identifier = username_or_email.strip()
     if not identifier or len(identifier) > 254:
         raise ValidationFailed("give the username or the email address of the account.")
-    mail._connection_kwargs(settings.smtp)  # "not configured" is the same answer for everyone
+    mail.check_configured(settings)  # "not configured" is the same answer for everyone
     limit = settings.security.codes_per_hour
     async with db.session() as session:
         recipients = await _eligible(session, identifier, purpose)
@@ -293,7 +294,12 @@ async def request_code(
             )
         return
     for recipient in recipients:
-        await issue_code(db, settings, user_id=recipient.id, purpose=purpose)
+        try:
+            await issue_code(db, settings, user_id=recipient.id, purpose=purpose)
+        except mail.RecipientRefused:
+            # Saying so would reveal that the account exists (and its address); the failure is
+            # in the audit log and the server log, and the person sees what an unknown name sees.
+            continue
 
 
 def _match_older(rows: list[CodeRequest], code: str, max_attempts: int) -> CodeProblem | None:

@@ -28,6 +28,10 @@ class MailError(BatchOpsError):
     """A message could not be handed to the SMTP server."""
 
 
+class RecipientRefused(MailError):
+    """The server refused a recipient address (the server itself works)."""
+
+
 class SmtpSecurity(StrEnum):
     NONE = "none"
     STARTTLS = "starttls"
@@ -85,9 +89,24 @@ def _describe(smtp: SmtpSettings, exc: BaseException) -> str:
             f"the mail server {where} does not accept the SMTP login; check [smtp] security, "
             "username and password."
         )
+    if "STARTTLS" in str(exc):
+        return (
+            f"the mail server {where} does not offer STARTTLS; set [smtp] security to match the "
+            "server (none, starttls or tls)."
+        )
+    if isinstance(exc, ssl.SSLError) or "SSL" in str(exc) or "certificate" in str(exc):
+        return (
+            f"no TLS session could be opened with the mail server {where}; check [smtp] security "
+            "(tls is usually port 465, starttls port 587) and the server's certificate."
+        )
     if isinstance(exc, aiosmtplib.SMTPConnectError | aiosmtplib.SMTPServerDisconnected | OSError):
         return f"cannot reach the mail server {where}; check [smtp] host and port, or try later."
     return f"the mail server {where} refused the message ({exc}); try again later."
+
+
+def check_configured(settings: Settings) -> None:
+    """Raise MailError unless the [smtp] settings are complete enough to try a delivery."""
+    _connection_kwargs(settings.smtp)
 
 
 def build_message(
@@ -125,7 +144,8 @@ async def send_mail(
     except (aiosmtplib.SMTPException, OSError, TimeoutError, ssl.SSLError) as exc:
         sentence = _describe(settings.smtp, exc)
         log.warning("mail to %s not sent: %s (%r)", ", ".join(to), sentence, exc)
-        raise MailError(sentence) from None
+        kind = RecipientRefused if isinstance(exc, aiosmtplib.SMTPRecipientsRefused) else MailError
+        raise kind(sentence) from None
 
 
 async def probe(settings: Settings) -> None:

@@ -5,6 +5,7 @@ or use the helpers directly:
 
 * `MailServer()` — accepts every message (`credentials=("u", "p")` to require that login);
 * `MailServer(reject_auth=True)` — advertises AUTH and refuses every login;
+* `MailServer(refuse=("x@y",))` — answers 550 for those recipients;
 * `closed_port()` — a loopback port nobody listens on (an SMTP server that is down);
 * `smtp_settings(settings, server_or_port)` — Settings pointing at it.
 
@@ -66,8 +67,17 @@ class Received:
 
 
 class _Collector:
-    def __init__(self) -> None:
+    def __init__(self, refuse: frozenset[str] = frozenset()) -> None:
         self.received: list[Received] = []
+        self.refuse = refuse
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
+    ) -> str:
+        if address.lower() in self.refuse:
+            return "550 5.1.1 No such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         raw = envelope.original_content or envelope.content
@@ -92,12 +102,16 @@ class MailServer:
     """An aiosmtpd server; use as a context manager or start()/stop()."""
 
     def __init__(
-        self, *, credentials: tuple[str, str] | None = None, reject_auth: bool = False
+        self,
+        *,
+        credentials: tuple[str, str] | None = None,
+        reject_auth: bool = False,
+        refuse: tuple[str, ...] = (),
     ) -> None:
         self.credentials = credentials
         self.reject_auth = reject_auth
         self.port = free_port()
-        self._collector = _Collector()
+        self._collector = _Collector(frozenset(a.lower() for a in refuse))
         kwargs: dict[str, Any] = {}
         if credentials is not None or reject_auth:
             kwargs = {"authenticator": self._authenticate, "auth_require_tls": False}

@@ -284,3 +284,20 @@ async def test_parallel_guesses_cannot_exceed_the_attempt_cap(
     async with db.session() as session:
         row = await session.scalar(select(EmailVerificationRequest))
         assert row is not None and row.attempts == limit and row.invalidated_at is not None
+
+
+async def test_refused_address_looks_like_an_unknown_account(
+    db: Database, db_settings: Settings
+) -> None:
+    with MailServer(refuse=("dana@school.example",)) as server:
+        settings = smtp_settings(db_settings, server)
+        await _unverified(db, settings)
+        assert await request_code(db, settings, username_or_email="dana", purpose=VERIFY) is None
+        assert server.messages == []
+    async with db.session() as session:
+        row = await session.scalar(select(EmailVerificationRequest))
+        assert row is not None and not row.sent and row.invalidated_at is not None
+        detail = await session.scalar(
+            select(AuditLog.detail).where(AuditLog.action == AuditAction.CODE_NOT_SENT)
+        )
+    assert detail is not None and "refused the address dana@school.example" in detail

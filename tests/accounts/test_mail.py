@@ -68,13 +68,31 @@ async def test_unknown_security_mode(settings: Settings, mailserver: MailServer)
         await send_mail(configured, to=["a@school.example"], subject="x", text="x")
 
 
-async def test_starttls_against_a_server_without_it(
-    settings: Settings, mailserver: MailServer
+@pytest.mark.parametrize(
+    ("security", "username", "sentence"),
+    [
+        ("starttls", "", "does not offer STARTTLS; set [smtp] security to match"),
+        ("tls", "", "no TLS session could be opened with the mail server"),
+        ("none", "mailer", "does not accept the SMTP login"),
+    ],
+)
+async def test_settings_that_do_not_match_the_server(
+    settings: Settings, mailserver: MailServer, security: str, username: str, sentence: str
 ) -> None:
-    configured = smtp_settings(settings, mailserver)
+    configured = smtp_settings(settings, mailserver, username=username, password="pw")
     configured = dataclasses.replace(
-        configured, smtp=dataclasses.replace(configured.smtp, security="starttls")
+        configured, smtp=dataclasses.replace(configured.smtp, security=security)
     )
-    with pytest.raises(MailError, match="127.0.0.1"):
+    with pytest.raises(MailError) as failure:
         await send_mail(configured, to=["a@school.example"], subject="x", text="x")
+    assert sentence in str(failure.value) and f"127.0.0.1:{mailserver.port}" in str(failure.value)
     assert mailserver.messages == []
+
+
+async def test_refused_recipient(settings: Settings) -> None:
+    with MailServer(refuse=("gone@school.example",)) as server:
+        configured = smtp_settings(settings, server)
+        with pytest.raises(MailError, match="refused the address gone@school.example"):
+            await send_mail(configured, to=["gone@school.example"], subject="x", text="x")
+        await send_mail(configured, to=["here@school.example"], subject="x", text="x")
+        assert [m.recipients for m in server.wait_for(1)] == [["here@school.example"]]
