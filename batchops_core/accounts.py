@@ -384,6 +384,10 @@ async def force_password_reset(
     require(actor, Action.MANAGE_USERS)
     async with db.session() as session:
         user = await get_user(session, username)
+        if not user.active:
+            raise ValidationFailed(
+                f"'{user.username}' is disabled: enable it first, then require a new password."
+            )
         user.must_reset_password = True
         user.session_epoch += 1
         _record_on_user(session, actor, AuditAction.USER_FORCE_RESET, user, "sessions ended")

@@ -343,3 +343,14 @@ async def test_change_own_password(
     assert (await _sign_in(db, db_settings, "user1", "quiet-meadow-77")).username == "user1"
     (row,) = await _audit(db, AuditAction.PASSWORD_CHANGE)
     assert row.actor_name == "user1" and row.target_name == "user1"
+
+
+async def test_forced_reset_of_a_disabled_account_is_refused(
+    db: Database, mail_settings: Settings, mailserver: MailServer, users: dict[Role, UserInfo]
+) -> None:
+    admin = users[Role.ADMIN].actor
+    async with db.session() as session:
+        await accounts.set_active(session, actor=admin, username="user1", active=False)
+    with pytest.raises(ValidationFailed, match="'user1' is disabled: enable it first"):
+        await accounts.force_password_reset(db, mail_settings, actor=admin, username="user1")
+    assert not (await _user(db, "user1")).must_reset_password and mailserver.messages == []
