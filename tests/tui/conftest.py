@@ -18,6 +18,7 @@ from batchops_core.accounts import UserInfo
 from batchops_core.config import Settings, TuiSettings
 from batchops_core.db import Database, open_database
 from batchops_core.enums import Role
+from batchops_core.queue import Dispatcher
 from batchops_tui.app import BatchOpsApp
 from tests.tui.seed import NOW, PASSWORD, USERNAMES, seed_activity, seed_users
 
@@ -115,3 +116,27 @@ async def settle(pilot: Pilot[Any]) -> None:
 @pytest.fixture
 def snapshot_users(tui_settings: Settings) -> Iterator[dict[Role, UserInfo]]:
     yield asyncio.run(_seed(tui_settings, activity=True))
+
+
+@pytest_asyncio.fixture
+async def queued_dispatcher(
+    tui_db: Database, tui_settings: Settings, redis_url: str
+) -> AsyncIterator[Dispatcher]:
+    """A real arq dispatcher on a private Redis prefix: jobs are queued, not run, so a test sees
+    the state an action leaves without a pipeline racing it."""
+    import uuid
+
+    from redis.asyncio import Redis
+
+    from batchops_core.config import RedisSettings
+
+    prefix = f"bo-tui-{uuid.uuid4().hex[:10]}"
+    settings = dataclasses.replace(tui_settings, redis=RedisSettings(url=redis_url, prefix=prefix))
+    dispatcher = await Dispatcher.connect(tui_db, settings)
+    yield dispatcher
+    await dispatcher.close()
+    client = Redis.from_url(redis_url)
+    keys = [k async for k in client.scan_iter(f"*{prefix}*")]
+    if keys:
+        await client.delete(*keys)
+    await client.aclose()

@@ -42,7 +42,13 @@ class PagedTable(Vertical):
 
     @dataclass
     class QueryChanged(Message):
+        """The filter text or the page changed: the screen loads again."""
+
         table: PagedTable
+
+        @property
+        def control(self) -> PagedTable:
+            return self.table
 
     @dataclass
     class Chosen(Message):
@@ -51,10 +57,18 @@ class PagedTable(Vertical):
         table: PagedTable
         key: str
 
+        @property
+        def control(self) -> PagedTable:
+            return self.table
+
     @dataclass
     class Highlighted(Message):
         table: PagedTable
         key: str
+
+        @property
+        def control(self) -> PagedTable:
+            return self.table
 
     def __init__(
         self,
