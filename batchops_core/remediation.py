@@ -2,12 +2,15 @@
 
 The daemon's `process_upload` task, after a stage failure recorded an incident, asks
 `remediation_for(incident)`; if there is one, `plan_retry` gives the upload's next
-`process_config` (or None when every option was tried), the task records the attempt with
+`process_config` (or None when nothing is left to try), the task records the attempt with
 `record_auto_retry`, reruns the pipeline, and on success calls `mark_auto_resolved`.
 
-What was tried is kept in `process_config["remediation"]` (`attempts`, `tried` per read option),
-so the plan is deterministic, survives a worker restart and never loops: each retry changes one
-read option to a value not tried before, and `MAX_AUTO_ATTEMPTS` caps the total.
+Plans are stateless: they change only `process_config["read_options"]` (the pipeline refuses
+unknown top-level plan keys, and operators see this config), and derive what to try next from
+the current options and the failing stage's details. Encodings and listed delimiters are walked
+in their listed order *after* the current one, so repeated failures run out of candidates and
+the plan returns None; the daemon also caps automatic retries per incident (`worker.max_tries`).
+A delimiter the loader saw giving more columns (`details["candidates"]`) is tried first.
 """
 
 from __future__ import annotations
@@ -28,41 +31,32 @@ from batchops_core.incidents import (
 )
 from batchops_core.models import Incident, KnownError
 
-MAX_AUTO_ATTEMPTS = 5
 READ_OPTION_KEYS = ("delimiter", "encoding", "sheet", "column_aliases")
 DEFAULT_DELIMITERS = (",", ";", "\t", "|")
 DEFAULT_ENCODINGS = ("utf-8", "cp1252", "latin-1", "utf-16")
 
 
-def _history(config: dict[str, Any]) -> dict[str, Any]:
-    history = config.setdefault("remediation", {})
-    history.setdefault("attempts", 0)
-    history.setdefault("tried", {})
-    return history
-
-
-def _next_value(
-    option: str,
-    candidates: list[Any],
-    config: dict[str, Any],
-    used: Any,
-) -> Any | None:
-    read = config.setdefault("read_options", {})
-    tried = _history(config)["tried"].setdefault(option, [])
-    excluded = {read.get(option), used, *tried}
-    for value in candidates:
-        if value not in excluded:
-            read[option] = value
-            tried.append(value)
+def _after(candidates: list[Any], current: Any, failed: Any) -> Any | None:
+    """The first candidate after the configured `current` value in list order (from the start
+    when nothing or an unlisted value is configured), skipping the value that just failed."""
+    start = candidates.index(current) + 1 if current in candidates else 0
+    for value in candidates[start:]:
+        if value not in (current, failed):
             return value
     return None
 
 
-def _delimiter_candidates(args: dict[str, Any]) -> list[str]:
-    detected = (args.get("failure_details") or {}).get("candidates") or {}
-    ranked = sorted(detected, key=lambda d: -int(detected[d])) if isinstance(detected, dict) else []
-    listed = list(args.get("candidates") or DEFAULT_DELIMITERS)
-    return [d for d in dict.fromkeys([*ranked, *listed]) if isinstance(d, str) and len(d) == 1]
+def _next_delimiter(args: dict[str, Any], read: dict[str, Any]) -> str | None:
+    details = args.get("failure_details") or {}
+    current, used = read.get("delimiter"), details.get("delimiter")
+    seen = details.get("candidates")
+    if isinstance(seen, dict):
+        ranked = sorted(seen, key=lambda d: -int(seen[d]))
+        for value in ranked:
+            if isinstance(value, str) and len(value) == 1 and value not in (current, used):
+                return value
+    listed = [d for d in (args.get("candidates") or DEFAULT_DELIMITERS) if isinstance(d, str)]
+    return _after(listed, current, used)
 
 
 def plan_retry(
@@ -74,35 +68,37 @@ def plan_retry(
     """The `process_config` to retry with, or None when nothing is left to try.
 
     `args` are the known error's `remediation_args`, optionally with `failure_details` (the
-    failing stage's details, e.g. the delimiters it saw giving more columns).
+    failing stage's details, e.g. the delimiter it used and those giving more columns).
+    `failure_code` is the failing error code; the known error that matched it already decided
+    that the remediation applies, so today's plans do not need it. `RETRY_LATER` returns the
+    same configuration (the caller delays the retry by `args["delay_seconds"]`).
     """
     config = copy.deepcopy(process_config or {})
-    history = _history(config)
-    if remediation is Remediation.NONE or history["attempts"] >= MAX_AUTO_ATTEMPTS:
-        return None
+    read = config.get("read_options")
+    read = dict(read) if isinstance(read, dict) else {}
     details = args.get("failure_details") or {}
     if remediation is Remediation.REREAD_DELIMITER:
-        candidates = _delimiter_candidates(args)
-        if _next_value("delimiter", candidates, config, details.get("delimiter")) is None:
+        value = _next_delimiter(args, read)
+        if value is None:
             return None
+        read["delimiter"] = value
     elif remediation is Remediation.REREAD_ENCODING:
-        encodings = list(args.get("encodings") or DEFAULT_ENCODINGS)
-        if _next_value("encoding", encodings, config, details.get("encoding")) is None:
+        encodings = [e for e in (args.get("encodings") or DEFAULT_ENCODINGS) if isinstance(e, str)]
+        current, used = read.get("encoding"), details.get("encoding")
+        value = _after(encodings, current, used)
+        if value is None:
             return None
+        read["encoding"] = value
     elif remediation is Remediation.APPLY_ALIAS:
-        read = config.setdefault("read_options", {})
-        current = dict(read.get("column_aliases") or {})
-        missing = {k: v for k, v in (args.get("aliases") or {}).items() if k not in current}
+        current_aliases = dict(read.get("column_aliases") or {})
+        aliases = args.get("aliases") or {}
+        missing = {k: v for k, v in aliases.items() if k not in current_aliases}
         if not missing:
             return None
-        read["column_aliases"] = current | missing
-    elif remediation is Remediation.RETRY_LATER and history["attempts"] >= int(
-        args.get("max_attempts", 3)
-    ):
+        read["column_aliases"] = current_aliases | missing
+    elif remediation is not Remediation.RETRY_LATER:
         return None
-    history["attempts"] += 1
-    history["last"] = remediation.value
-    history["last_failure_code"] = failure_code
+    config["read_options"] = read
     return config
 
 
@@ -170,7 +166,6 @@ async def mark_auto_resolved(session: AsyncSession, *, incident_id: int, reason:
 
 
 __all__ = [
-    "MAX_AUTO_ATTEMPTS",
     "describe_change",
     "mark_auto_resolved",
     "plan_retry",

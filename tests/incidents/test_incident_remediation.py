@@ -8,7 +8,6 @@ from batchops_core.db import Database
 from batchops_core.enums import IncidentStatus, Remediation, TicketStatus
 from batchops_core.models import Incident, IncidentEvent, Ticket
 from batchops_core.remediation import (
-    MAX_AUTO_ATTEMPTS,
     describe_change,
     mark_auto_resolved,
     plan_retry,
@@ -18,30 +17,53 @@ from batchops_core.remediation import (
 from tests.incidents.conftest import MakeFailure
 
 SEED_DELIMITERS = {"candidates": [";", "\t", "|", ","]}
+SEED_ENCODINGS = {"encodings": ["cp1252", "latin-1", "utf-16"]}
 
 
-def test_delimiter_plan_prefers_what_the_stage_saw_then_walks_the_candidates() -> None:
-    seen = {"delimiter": ",", "candidates": {"|": 3, "\t": 9}}
-    args = SEED_DELIMITERS | {"failure_details": seen}
-    config = {"read_options": {"delimiter": ","}, "plan": "keep me"}
-    first = plan_retry(Remediation.REREAD_DELIMITER, args, "CSV_SINGLE_COLUMN", config)
-    assert first is not None and first["read_options"]["delimiter"] == "\t"  # 9 columns
-    assert first["plan"] == "keep me" and config["read_options"]["delimiter"] == ","  # no mutation
-    second = plan_retry(Remediation.REREAD_DELIMITER, args, "CSV_SINGLE_COLUMN", first)
-    assert second is not None and second["read_options"]["delimiter"] == "|"
-    third = plan_retry(Remediation.REREAD_DELIMITER, args, "CSV_SINGLE_COLUMN", second)
-    assert third is not None and third["read_options"]["delimiter"] == ";"
-    assert plan_retry(Remediation.REREAD_DELIMITER, args, "CSV_SINGLE_COLUMN", third) is None
-    assert third["remediation"]["attempts"] == 3
-    assert third["remediation"]["tried"]["delimiter"] == ["\t", "|", ";"]
-    assert describe_change(config, first) == "retrying with delimiter '\\t'"
+def _failed(args: dict[str, object], **details: object) -> dict[str, object]:
+    return args | {"failure_details": details}
 
 
-def test_encoding_plan_skips_the_encoding_that_failed() -> None:
-    args = {"encodings": ["cp1252", "latin-1"], "failure_details": {"encoding": "cp1252"}}
-    plan = plan_retry(Remediation.REREAD_ENCODING, args, "CSV_ENCODING", {})
-    assert plan is not None and plan["read_options"] == {"encoding": "latin-1"}
-    assert plan_retry(Remediation.REREAD_ENCODING, args, "CSV_ENCODING", plan) is None
+def test_delimiter_plan_takes_the_delimiter_the_loader_saw_giving_most_columns() -> None:
+    args = _failed(SEED_DELIMITERS, delimiter=",", candidates={"|": 3, "\t": 9})
+    config = {"read_options": {"delimiter": ",", "encoding": "utf-8"}, "group_by": "class"}
+    plan = plan_retry(Remediation.REREAD_DELIMITER, args, "CSV_SINGLE_COLUMN", config)
+    assert plan == {"read_options": {"delimiter": "\t", "encoding": "utf-8"}, "group_by": "class"}
+    assert config["read_options"] == {"delimiter": ",", "encoding": "utf-8"}, "input unchanged"
+    assert set(plan) <= {"read_options", "group_by"}, "no keys the pipeline would refuse"
+    assert describe_change(config, plan) == "retrying with delimiter '\\t'"
+
+
+def test_delimiter_plan_without_hints_walks_the_list_and_runs_out() -> None:
+    config: dict[str, object] = {}
+    tried = []
+    used = ","
+    while True:
+        args = _failed(SEED_DELIMITERS, delimiter=used)
+        plan = plan_retry(Remediation.REREAD_DELIMITER, args, "CSV_DELIMITER", config)
+        if plan is None:
+            break
+        used = plan["read_options"]["delimiter"]
+        tried.append(used)
+        config = plan
+        assert len(tried) < 10, "the plan must terminate"
+    assert tried == [";", "\t", "|", ","]
+
+
+def test_encoding_plan_walks_the_list_after_the_failed_encoding() -> None:
+    detected = plan_retry(
+        Remediation.REREAD_ENCODING, _failed(SEED_ENCODINGS, encoding="utf-8"), "CSV_ENCODING", {}
+    )
+    assert detected is not None and detected["read_options"] == {"encoding": "cp1252"}
+    second = plan_retry(
+        Remediation.REREAD_ENCODING,
+        _failed(SEED_ENCODINGS, encoding="cp1252"),
+        "CSV_ENCODING",
+        detected,
+    )
+    assert second is not None and second["read_options"] == {"encoding": "latin-1"}
+    last = {"read_options": {"encoding": "utf-16"}}
+    assert plan_retry(Remediation.REREAD_ENCODING, SEED_ENCODINGS, "CSV_ENCODING", last) is None
 
 
 def test_alias_plan_adds_missing_aliases_once() -> None:
@@ -57,16 +79,10 @@ def test_alias_plan_adds_missing_aliases_once() -> None:
     assert plan_retry(Remediation.APPLY_ALIAS, args, "MISSING_COLUMN", plan) is None
 
 
-def test_retry_later_and_none_and_the_global_cap() -> None:
-    config: dict[str, object] = {}
-    for _ in range(2):
-        plan = plan_retry(Remediation.RETRY_LATER, {"max_attempts": 2}, "INTERNAL", config)
-        assert plan is not None
-        config = plan
-    assert plan_retry(Remediation.RETRY_LATER, {"max_attempts": 2}, "INTERNAL", config) is None
+def test_retry_later_keeps_the_config_and_none_plans_nothing() -> None:
+    config = {"read_options": {"delimiter": ";"}}
+    assert plan_retry(Remediation.RETRY_LATER, {"delay_seconds": 60}, "INTERNAL", config) == config
     assert plan_retry(Remediation.NONE, {}, "PDF_NO_TABLE", {}) is None
-    spent = {"remediation": {"attempts": MAX_AUTO_ATTEMPTS, "tried": {}}}
-    assert plan_retry(Remediation.REREAD_DELIMITER, SEED_DELIMITERS, "CSV_DELIMITER", spent) is None
 
 
 async def test_remediation_for_an_incident_comes_from_its_known_error(
