@@ -23,7 +23,8 @@ from batchops_core.pipeline.stats import numeric_columns, profile_table, stats_t
 
 T = Stage.TRANSFORM
 OPERATORS = ("eq", "ne", "lt", "le", "gt", "ge", "in", "contains", "regex", "is_empty")
-COMMON_KEYS = {"read_options", "key", "title", "note"}
+COMMON_KEYS = {"read_options", "remediation", "key", "title", "note"}
+"""Keys any mode accepts: read overrides, the auto-remediation history, the key column."""
 MODE_KEYS = {
     ProcessMode.TRANSFORM: {"group_by", "columns", "grade_scale"},
     ProcessMode.APPEND: {"records"},

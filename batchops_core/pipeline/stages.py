@@ -333,8 +333,11 @@ def _publish(ctx: StageContext) -> StageOutcome:
     try:
         exports.mkdir(parents=True, exist_ok=True)
         for key, suffix in (("fixlist_csv", "fixlist.csv"), ("fixlist_xlsx", "fixlist.xlsx")):
+            target = exports / f"{stem}_{suffix}"
             if val.get(key):
-                paths[key] = str(copy_atomic(ctx.work / val[key], exports / f"{stem}_{suffix}"))
+                paths[key] = str(copy_atomic(ctx.work / val[key], target))
+            else:
+                target.unlink(missing_ok=True)  # left by an earlier attempt with problems
         neutralized = 0
 
         def csv_writer(tmp: Path) -> None:

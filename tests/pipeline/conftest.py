@@ -75,3 +75,12 @@ def write(tmp_path: Path) -> Callable[[str, bytes | str], Path]:
 
 def settings_with(base: Settings, **pipeline: Any) -> Settings:
     return dataclasses.replace(base, pipeline=dataclasses.replace(PipelineSettings(), **pipeline))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_pipeline_pool() -> Any:
+    """The warm process pool outlives tests; stop it once at the end of the session."""
+    yield
+    from batchops_core.pipeline.pool import shutdown_pool
+
+    shutdown_pool()

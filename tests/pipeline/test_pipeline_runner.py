@@ -1,0 +1,284 @@
+"""The runner and intake against a real database (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select, update
+
+from batchops_core import events
+from batchops_core.accounts import UserInfo
+from batchops_core.config import Settings
+from batchops_core.db import Database
+from batchops_core.enums import Role, RunStatus, Stage, StepStatus, UploadStatus
+from batchops_core.models import Incident, JobRun, JobRunStep, Upload
+from batchops_core.permissions import Actor
+from batchops_core.pipeline import runner
+from batchops_core.pipeline.runner import run_upload
+from batchops_core.services.uploads import IntakeRejected, get_upload, intake_file, list_uploads
+
+GRADEBOOK = "Student ID,class,maths,english\n" + "".join(
+    f"S{i:03d},9{'AB'[i % 2]},{40 + i},{60 + i % 30}\n" for i in range(1, 41)
+)
+
+
+@pytest.fixture
+def user() -> Actor:
+    """A script's actor (no account row): creating accounts costs an argon2 hash each."""
+    return Actor(id=None, username="cli", role=Role.USER)
+
+
+def put(tmp_path: Path, name: str, content: str | bytes) -> Path:
+    path = tmp_path / "outside" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content.encode() if isinstance(content, str) else content)
+    return path
+
+
+async def steps_of(db: Database, run_id: int) -> list[JobRunStep]:
+    async with db.session() as session:
+        return list(
+            (
+                await session.scalars(
+                    select(JobRunStep)
+                    .where(JobRunStep.run_id == run_id)
+                    .order_by(JobRunStep.position)
+                )
+            ).all()
+        )
+
+
+async def upload_row(db: Database, upload_id: int) -> Upload:
+    async with db.session() as session:
+        row = await session.get(Upload, upload_id)
+        assert row is not None
+        return row
+
+
+async def test_intake_then_run_publishes_and_records_every_step(
+    db: Database, db_settings: Settings, users: dict[Role, UserInfo], tmp_path: Path
+) -> None:
+    user = users[Role.USER].actor
+    source = put(tmp_path, "grades 9.csv", GRADEBOOK)
+    info = await intake_file(db, db_settings, user, source, source="exams")
+    assert info.status == UploadStatus.QUEUED and info.source == "Exams"
+    stored = Path((await upload_row(db, info.id)).stored_path)
+    assert stored.parent == db_settings.storage_path / "uploads" / str(info.id)
+    assert info.sha256 == hashlib.sha256(source.read_bytes()).hexdigest()
+    async with events.subscribe(db_settings) as queue:
+        outcome = await run_upload(db, db_settings, info.id, worker="w1")
+        seen = [queue.get_nowait() for _ in range(queue.qsize())]
+    assert outcome.succeeded and outcome.status == "published"
+    row = await upload_row(db, info.id)
+    assert (row.status, row.rows_in, row.rows_out, row.attempt) == (
+        UploadStatus.PUBLISHED,
+        40,
+        40,
+        1,
+    )
+    assert Path(row.report_csv or "").parent == db_settings.storage_path / "exports" / str(info.id)
+    assert Path(row.report_pdf or "").is_file() and row.published_at is not None
+    assert row.summary and row.summary["rows"] == 40 and "maths" in row.summary["numeric"]
+    assert ["Uploaded by", "user1"] in row.summary["metadata"]
+    steps = await steps_of(db, outcome.run_id or 0)
+    assert [s.stage for s in steps] == list(Stage)
+    assert all(s.status == StepStatus.SUCCEEDED and s.duration_ms is not None for s in steps)
+    assert "encoding: utf-8" in steps[0].log and "delimiter: comma" in steps[0].log
+    assert any(line.startswith("schema: student_id=text") for line in steps[0].log)
+    stages = [e.stage for e in seen if e.type == "upload.updated" and e.id == info.id]
+    assert stages[-6:] == [
+        "standardize",
+        "validate",
+        "transform",
+        "summarize",
+        "publish",
+        "publish",
+    ]
+    assert seen[-1].type == "run.updated" and seen[-1].status == "succeeded"
+
+
+async def test_a_second_run_finds_nothing_to_claim(
+    db: Database, db_settings: Settings, user: Any, tmp_path: Path
+) -> None:
+    info = await intake_file(db, db_settings, user, put(tmp_path, "g.csv", GRADEBOOK))
+    first, second = await asyncio.gather(
+        run_upload(db, db_settings, info.id, worker="a"),
+        run_upload(db, db_settings, info.id, worker="b"),
+    )
+    assert sorted([first.claimed, second.claimed]) == [False, True]
+    again = await run_upload(db, db_settings, info.id, worker="c")
+    assert not again.claimed and again.succeeded
+    async with db.session() as session:
+        runs = (await session.scalars(select(JobRun).where(JobRun.upload_id == info.id))).all()
+    assert len(runs) == 1 and (await upload_row(db, info.id)).attempt == 1
+
+
+async def test_a_run_that_lost_the_upload_never_publishes(
+    db: Database, db_settings: Settings, user: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    info = await intake_file(db, db_settings, user, put(tmp_path, "g.csv", GRADEBOOK))
+    real = runner.run_in_pool
+
+    async def stolen_during_transform(fn: Any, stage: Stage, ctx: Any) -> Any:
+        result = await real(fn, stage, ctx)
+        if stage == Stage.TRANSFORM:  # meanwhile another worker took the upload over
+            async with db.session() as session:
+                await session.execute(
+                    update(Upload).where(Upload.id == info.id).values(attempt=Upload.attempt + 1)
+                )
+        return result
+
+    monkeypatch.setattr(runner, "run_in_pool", stolen_during_transform)
+    outcome = await run_upload(db, db_settings, info.id, worker="slow")
+    assert outcome.status == "superseded" and not outcome.succeeded
+    row = await upload_row(db, info.id)
+    assert row.status == UploadStatus.PROCESSING and row.report_csv is None
+    async with db.session() as session:
+        run = await session.get(JobRun, outcome.run_id)
+    assert run is not None and run.status == RunStatus.CANCELLED
+
+
+async def test_stage_failure_becomes_an_incident_with_the_known_error(
+    db: Database, db_settings: Settings, user: Any, tmp_path: Path
+) -> None:
+    info = await intake_file(
+        db, db_settings, user, put(tmp_path, "roll.csv", "Roll Code,maths\nR1,5\n"), source="Exams"
+    )
+    outcome = await run_upload(db, db_settings, info.id, worker="w")
+    assert (outcome.status, outcome.stage, outcome.error_code) == (
+        "failed",
+        "validate",
+        "MISSING_COLUMN",
+    )
+    row = await upload_row(db, info.id)
+    assert row.status == UploadStatus.FAILED and "student_id" in (row.error_message or "")
+    assert (
+        row.report_csv is None
+        and not (db_settings.storage_path / "exports" / str(info.id)).exists()
+    )
+    async with db.session() as session:
+        incident = await session.get(Incident, outcome.incident_id)
+        run = await session.get(JobRun, outcome.run_id)
+    assert (
+        incident is not None and incident.upload_id == info.id and incident.stage == Stage.VALIDATE
+    )
+    assert incident.known_error_id is not None  # the seeded "identifier under another name"
+    assert run is not None and run.status == RunStatus.FAILED and run.error_code == "MISSING_COLUMN"
+    steps = await steps_of(db, run.id)
+    assert [s.status for s in steps] == [
+        StepStatus.SUCCEEDED,
+        StepStatus.FAILED,
+        StepStatus.PENDING,
+        StepStatus.PENDING,
+        StepStatus.PENDING,
+    ]
+
+
+async def test_failed_upload_resumes_from_a_stage(
+    db: Database, db_settings: Settings, user: Any, tmp_path: Path
+) -> None:
+    plan = {"group_by": "klass"}
+    info = await intake_file(
+        db, db_settings, user, put(tmp_path, "g.csv", GRADEBOOK), plan_config=plan
+    )
+    failed = await run_upload(db, db_settings, info.id, worker="w")
+    assert (failed.stage, failed.error_code) == ("transform", "PLAN_INVALID")
+    async with db.session() as session:
+        await session.execute(
+            update(Upload).where(Upload.id == info.id).values(process_config={"group_by": "class"})
+        )
+    resumed = await run_upload(db, db_settings, info.id, worker="w", from_stage=Stage.TRANSFORM)
+    assert resumed.succeeded and resumed.attempt == 2
+    steps = await steps_of(db, resumed.run_id or 0)
+    assert [s.status for s in steps[:2]] == [StepStatus.SKIPPED, StepStatus.SKIPPED]
+    assert "9A" in Path(resumed.report_csv or "").read_text(encoding="utf-8")
+
+
+async def test_duplicate_of_a_published_file_from_the_same_source(
+    db: Database, db_settings: Settings, user: Any, tmp_path: Path
+) -> None:
+    path = put(tmp_path, "g.csv", GRADEBOOK)
+    first = await intake_file(db, db_settings, user, path, source="Exams")
+    await run_upload(db, db_settings, first.id, worker="w")
+    again = await intake_file(db, db_settings, user, path, source="Exams")
+    assert again.status == UploadStatus.DUPLICATE and again.duplicate_of_id == first.id
+    assert not (await run_upload(db, db_settings, again.id, worker="w")).claimed
+    other = await intake_file(db, db_settings, user, path, source="Fees")
+    assert other.status == UploadStatus.QUEUED
+
+
+@pytest.mark.parametrize(
+    ("name", "code"),
+    [("bad\x07name.csv", "BAD_PATH"), ("../up.csv", "BAD_PATH"), ("missing.csv", "BAD_PATH")],
+)
+async def test_intake_refuses_bad_paths(
+    db: Database, db_settings: Settings, user: Any, tmp_path: Path, name: str, code: str
+) -> None:
+    target = tmp_path / "outside" / "sub" / name
+    if name != "missing.csv":
+        target.parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "outside" / "sub" / Path(name).name).write_text(GRADEBOOK)
+    with pytest.raises(IntakeRejected) as err:
+        await intake_file(db, db_settings, user, target)
+    assert err.value.code == code
+    uploads = db_settings.storage_path / "uploads"
+    assert not uploads.exists() or [p.name for p in uploads.iterdir()] in ([], [".incoming"])
+    async with db.session() as session:
+        assert (await list_uploads(session, actor=user)).total == 0
+
+
+async def test_intake_refuses_oversize_and_bad_plans(
+    db: Database, db_settings: Settings, user: Any, tmp_path: Path
+) -> None:
+    import dataclasses
+
+    small = dataclasses.replace(
+        db_settings, pipeline=dataclasses.replace(db_settings.pipeline, max_upload_mb=1)
+    )
+    big = put(tmp_path, "big.csv", "student_id,score\n" + "S1,1\n" * 250_000)
+    with pytest.raises(IntakeRejected) as err:
+        await intake_file(db, small, user, big)
+    assert err.value.code == "FILE_TOO_LARGE"
+    with pytest.raises(IntakeRejected) as err:
+        await intake_file(db, db_settings, user, put(tmp_path, "g.csv", GRADEBOOK), plan_mode="zap")
+    assert err.value.code == "PLAN_INVALID" and "process_mode" in str(err.value)
+
+
+async def test_listing_and_search(
+    db: Database, db_settings: Settings, user: Any, tmp_path: Path
+) -> None:
+    for i in range(3):
+        await intake_file(
+            db, db_settings, user, put(tmp_path, f"term{i}.csv", GRADEBOOK + f"S9{i},9A,1,1\n")
+        )
+    async with db.session() as session:
+        page = await list_uploads(session, actor=user, limit=2)
+        found = await list_uploads(session, actor=user, search="TERM1")
+        one = await get_upload(session, actor=user, upload_id=found.items[0].id)
+    assert page.total == 3 and len(page.items) == 2 and page.has_next
+    assert [u.filename for u in page.items] == ["term2.csv", "term1.csv"]
+    assert one.filename == "term1.csv" and one.as_json()["status"] == "queued"
+
+
+async def test_wrong_delimiter_is_remediated_automatically(
+    db: Database, db_settings: Settings, user: Any, tmp_path: Path
+) -> None:
+    from batchops_core.tasks import TaskContext, process_upload
+
+    semi = GRADEBOOK.replace(",", ";")
+    info = await intake_file(
+        db,
+        db_settings,
+        user,
+        put(tmp_path, "semi.csv", semi),
+        plan_config={"read_options": {"delimiter": ","}},
+    )
+    result = await process_upload(TaskContext(db=db, settings=db_settings, worker="t"), info.id)
+    assert result["error_code"] == "CSV_SINGLE_COLUMN", result
+    row = await upload_row(db, info.id)
+    assert row.status == UploadStatus.PUBLISHED
+    assert row.process_config["read_options"]["delimiter"] == ";"
