@@ -1,7 +1,247 @@
-"""`batchops upload` commands (placeholder until its owner fills it in)."""
+"""`batchops upload PATH… [--plan MODE] [--plan-config JSON|@FILE] [--source DEPARTMENT] [--wait]
+[--json]`: store and queue files for the pipeline, from a shell or a cron job.
+
+Each file is stored and queued (or refused at intake with a code: BAD_PATH, FILE_TOO_LARGE).
+With Redis the uploads go to the daemon's queue; without Redis (or when it cannot be reached) this
+process runs them itself on the embedded worker before returning, so one command is enough on a
+fresh machine. `--wait` returns when every upload is published (or partial) or failed.
+
+Exit status: 0 every file accepted (with `--wait`: every upload published or partial); 1 any file
+refused, failed or a duplicate of a published one; 2 usage error (bad plan, JSON, department).
+Uploads are attributed to `--as USER` (password from `--password-stdin` or BATCHOPS_PASSWORD), or
+else to the local shell user as `cli`.
+"""
+
+from __future__ import annotations
 
 import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from batchops_core.enums import ProcessMode, Role, UploadStatus
+from batchops_core.errors import AuthenticationFailed, ValidationFailed
+from batchops_core.permissions import Actor
+from batchops_tui.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Cli, table
+
+CLI_ACTOR = Actor(id=None, username="cli", role=Role.USER)
+POLL_SECONDS = 0.5
+OK_STATUSES = {UploadStatus.PUBLISHED.value, UploadStatus.PARTIAL.value}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add this group's subcommands."""
+    parser = sub.add_parser(
+        "upload",
+        help="store and queue files for processing",
+        description="Store each file and queue it for the five pipeline stages.",
+    )
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="CSV, XLSX or PDF files")
+    parser.add_argument(
+        "--plan",
+        default=ProcessMode.TRANSFORM.value,
+        help="processing plan: transform (default), append, delete or custom",
+    )
+    parser.add_argument(
+        "--plan-config",
+        metavar="JSON|@FILE",
+        help="the plan's settings as JSON, or @path of a JSON file",
+    )
+    parser.add_argument(
+        "--source",
+        default="manual",
+        metavar="DEPARTMENT",
+        help="department the files come from (default: manual)",
+    )
+    parser.add_argument(
+        "--wait", action="store_true", help="return when every upload is published or failed"
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object per upload")
+    parser.add_argument(
+        "--as",
+        dest="as_user",
+        metavar="USER",
+        help="act as this account (default: the local 'cli' user)",
+    )
+    parser.add_argument(
+        "--password-stdin", action="store_true", help="read the --as account's password from stdin"
+    )
+    parser.set_defaults(handler=handle_upload)
+
+
+def plan_config_from(text: str | None) -> dict[str, Any]:
+    """Parse `--plan-config`: inline JSON or `@file`; ValidationFailed names what is wrong."""
+    if not text:
+        return {}
+    source = "--plan-config"
+    if text.startswith("@"):
+        path = Path(text[1:]).expanduser()
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ValidationFailed(
+                f"--plan-config {path}: cannot be read ({exc.strerror})."
+            ) from None
+        source = str(path)
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValidationFailed(
+            f"{source} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}."
+        ) from None
+    if not isinstance(value, dict):
+        raise ValidationFailed(f'{source} must be a JSON object, e.g. {{"group_by": "class"}}.')
+    return value
+
+
+async def _actor(args: argparse.Namespace, cli: Cli) -> Actor:
+    if not args.as_user:
+        return CLI_ACTOR
+    from batchops_core.accounts import authenticate
+
+    password = (
+        sys.stdin.readline().rstrip("\r\n")
+        if args.password_stdin
+        else os.environ.get("BATCHOPS_PASSWORD", "")
+    )
+    if not password:
+        raise AuthenticationFailed(
+            "no password given: use --password-stdin or set BATCHOPS_PASSWORD."
+        )
+    db = await cli.database()
+    async with db.sessions() as session:
+        try:
+            user = await authenticate(
+                session, username=args.as_user, password=password, policy=cli.settings.security
+            )
+        finally:
+            await session.commit()
+    return user.actor
+
+
+async def _dispatcher(cli: Cli, db: Any) -> Any:
+    from batchops_core.queue import Dispatcher
+
+    try:
+        return await Dispatcher.connect(db, cli.settings)
+    except Exception as exc:  # Redis configured but down: process here rather than not at all
+        cli.error(f"Redis is not reachable ({exc}); processing in this process instead.")
+        return Dispatcher(db, cli.settings)
+
+
+async def handle_upload(args: argparse.Namespace, cli: Cli) -> int:
+    from batchops_core.pipeline.errors import StageError
+    from batchops_core.pipeline.plans import parse_plan
+    from batchops_core.services.uploads import IntakeRejected, get_uploads, intake_file
+
+    try:
+        plan = parse_plan(args.plan, plan_config_from(args.plan_config))
+    except (ValidationFailed, StageError) as exc:
+        cli.error(f"invalid plan: {getattr(exc, 'message', exc)}")
+        return EXIT_USAGE
+    db = await cli.database()
+    actor = await _actor(args, cli)
+    results: list[dict[str, Any]] = []
+    accepted: list[int] = []
+    for raw in args.paths:
+        try:
+            info = await intake_file(
+                db,
+                cli.settings,
+                actor,
+                Path(raw),
+                source=args.source,
+                plan_mode=plan.mode,
+                plan_config=plan.config,
+            )
+        except IntakeRejected as exc:
+            results.append(_rejected(raw, exc.code, str(exc)))
+            continue
+        except ValidationFailed as exc:  # unknown department: the same for every file
+            cli.error(str(exc))
+            return EXIT_USAGE
+        accepted.append(info.id)
+        results.append(info.as_json())
+    queued = [r["id"] for r in results if r.get("status") == UploadStatus.QUEUED.value]
+    if queued:
+        dispatcher = await _dispatcher(cli, db)
+        try:
+            for upload_id in queued:
+                await dispatcher.enqueue("process_upload", upload_id)
+            if dispatcher.embedded:
+                await dispatcher.wait_idle()
+            elif args.wait:
+                await _wait(cli, db, actor, queued)
+        finally:
+            await dispatcher.close()
+            from batchops_core.pipeline.pool import shutdown_pool
+
+            shutdown_pool()
+    async with db.session() as session:
+        latest = {
+            u.id: u.as_json() for u in await get_uploads(session, actor=actor, upload_ids=accepted)
+        }
+    results = [latest.get(r["id"], r) if r.get("id") is not None else r for r in results]
+    _print(cli, results, as_json=args.json)
+    return _exit_status(results, waited=args.wait or not queued or _embedded(cli))
+
+
+def _embedded(cli: Cli) -> bool:
+    return not cli.settings.uses_redis
+
+
+async def _wait(cli: Cli, db: Any, actor: Actor, ids: list[int]) -> None:
+    """Poll the database (the truth) until every upload left queued/processing."""
+    from batchops_core.services.uploads import get_uploads
+
+    deadline = time.monotonic() + cli.settings.worker.job_timeout * max(1, len(ids)) + 60
+    while time.monotonic() < deadline:
+        async with db.session() as session:
+            infos = await get_uploads(session, actor=actor, upload_ids=ids)
+        if all(i.finished for i in infos):
+            return
+        await asyncio.sleep(POLL_SECONDS)
+    cli.error("gave up waiting; the uploads are still being processed (see `batchops status`).")
+
+
+def _rejected(raw: str, code: str, message: str) -> dict[str, Any]:
+    return {
+        "id": None,
+        "filename": Path(raw).name,
+        "status": "rejected",
+        "rows_in": None,
+        "rows_out": None,
+        "report_csv": None,
+        "report_pdf": None,
+        "error_code": code,
+        "error_message": message,
+    }
+
+
+def _exit_status(results: list[dict[str, Any]], *, waited: bool) -> int:
+    if any(r["status"] in {"rejected", "failed", "duplicate"} for r in results):
+        return EXIT_FAILED
+    if waited and any(r["status"] not in OK_STATUSES for r in results):
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _print(cli: Cli, results: list[dict[str, Any]], *, as_json: bool) -> None:
+    if as_json:
+        cli.print_json(results)
+        return
+    rows = [
+        [
+            str(r["id"] or "-"),
+            r["filename"],
+            r["status"],
+            "" if r["rows_out"] is None else str(r["rows_out"]),
+            r["report_pdf"] or r["report_csv"] or "",
+            f"{r['error_code']}: {r['error_message']}" if r["error_code"] else "",
+        ]
+        for r in results
+    ]
+    cli.print(table(rows, ["id", "file", "status", "rows", "report", "error"]))
