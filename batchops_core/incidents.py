@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import false, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from batchops_core.clock import utcnow
@@ -193,6 +193,25 @@ def _pointer(upload_id: int | None, run_id: int | None, job_id: int | None) -> s
     return f" ({', '.join(parts)})" if parts else ""
 
 
+async def _serialize(session: AsyncSession, key: str) -> None:
+    """Make concurrent recorders of the same fingerprint take turns, so that two workers failing
+    the same way at the same moment add up to one incident, not two.
+
+    PostgreSQL: a transaction-scoped advisory lock on the fingerprint. SQLite: a no-op write takes
+    the database's write lock before the lookup (callers have usually written already, e.g. the
+    failed upload, and then hold it anyway).
+    """
+    if session.bind.dialect.name == "postgresql":
+        await session.execute(select(func.pg_advisory_xact_lock(int(key[:15], 16))))
+    else:
+        await session.execute(
+            update(Incident)
+            .where(false())
+            .values(occurrences=Incident.occurrences)
+            .execution_options(synchronize_session=False)
+        )
+
+
 async def record_failure(
     session: AsyncSession,
     *,
@@ -209,6 +228,7 @@ async def record_failure(
     now = now or utcnow()
     key = fingerprint(source, failure)
     window = _window(settings)
+    await _serialize(session, key)
     existing = await session.scalar(
         select(Incident)
         .where(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from datetime import timedelta
 
@@ -186,3 +187,20 @@ async def test_task_failures_and_timeouts_become_automation_incidents(
         unknown = await session.get(Incident, other)
     assert unknown is not None and unknown.category == "automation"
     assert unknown.known_error_id is None and other != first
+
+
+async def test_concurrent_recorders_of_one_failure_make_one_incident(
+    db: Database, db_settings: Settings
+) -> None:
+    async def recorder() -> int:
+        async with db.session() as session:
+            return await record_stage_failure(
+                session, source="Fees", failure=DELIMITER_FAILURE, settings=db_settings
+            )
+
+    ids = await asyncio.gather(*(recorder() for _ in range(4)))
+    assert len(set(ids)) == 1
+    async with db.session() as session:
+        incident = await session.get(Incident, ids[0])
+        count = await session.scalar(select(func.count(Incident.id)))
+    assert count == 1 and incident is not None and incident.occurrences == 4
