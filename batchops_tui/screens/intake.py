@@ -59,10 +59,20 @@ class IntakeScreen(BaseScreen):
     EVENT_PREFIXES = ("upload",)
     BINDINGS = [
         Binding(
-            "ctrl+u", "submit", "Upload", id="intake.submit", tooltip="Upload the chosen files"
+            "ctrl+s",
+            "submit",
+            "Upload",
+            id="intake.submit",
+            priority=True,
+            tooltip="Upload the chosen files",
         ),
         Binding(
-            "ctrl+x", "clear_files", "Clear", id="intake.clear", tooltip="Forget the chosen files"
+            "ctrl+n",
+            "clear_files",
+            "Clear files",
+            id="intake.clear",
+            priority=True,
+            tooltip="Forget the chosen files",
         ),
     ]
 
@@ -81,7 +91,7 @@ class IntakeScreen(BaseScreen):
                 yield Label("no file chosen (enter on a file in the tree)", id="selected-files")
                 yield Select([], prompt="department", id="intake-department")
                 yield PlanForm(id="plan-form")
-                yield Button("Upload (ctrl+u)", variant="primary", id="intake-submit")
+                yield Button("Upload (ctrl+s)", variant="primary", id="intake-submit")
         yield PagedTable(QUEUE_COLUMNS, page_size=10, id="intake-queue")
 
     def reload(self) -> None:

@@ -23,6 +23,8 @@ from batchops_tui.app import BatchOpsApp
 from tests.tui.seed import NOW, PASSWORD, USERNAMES, seed_activity, seed_users
 
 DEADLINE = 10.0
+LONG_LIVED = {"live", "_loader"}
+"""Worker groups that run for a widget's whole life (our event subscription, DirectoryTree)."""
 
 
 @pytest.fixture(autouse=True)
@@ -108,8 +110,17 @@ async def signed_in(pilot: Pilot[Any], role: Role) -> None:
 
 async def settle(pilot: Pilot[Any]) -> None:
     """Let every worker finish and the screen repaint."""
+    from textual.worker import WorkerState
+
+    def idle() -> bool:
+        return not [
+            w
+            for w in pilot.app.workers
+            if w.group not in LONG_LIVED and w.state in (WorkerState.PENDING, WorkerState.RUNNING)
+        ]
+
     await pilot.pause()
-    await pilot.app.workers.wait_for_complete()
+    await wait_for(pilot, idle, "workers to finish")
     await pilot.pause()
 
 

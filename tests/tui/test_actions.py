@@ -6,6 +6,7 @@ and the key does nothing.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -14,7 +15,7 @@ from textual.widgets import Input, Select, TextArea
 from batchops_core.enums import IncidentStatus, Role, UploadStatus
 from batchops_core.models import Incident, Job, Upload, User
 from tests.tui.conftest import settle, signed_in, wait_for
-from tests.tui.test_screens import goto
+from tests.tui.test_screens import goto, rows
 
 
 async def scalar(db: Any, query: Any) -> Any:
@@ -238,8 +239,6 @@ async def test_admin_manages_users(make_app, tui_db) -> None:
 
         await pilot.press("l")
         await settle(pilot)
-        from tests.tui.test_screens import rows
-
         audit = rows(app, "#audit-table")
         assert any("user.create" in " ".join(r) for r in audit)
 
@@ -257,3 +256,35 @@ async def test_export_copies_the_report(make_app, tui_db, tmp_path) -> None:
         await fill(pilot, format="csv", path=str(tmp_path))
         await wait_for(pilot, lambda: (tmp_path / "upload-1.csv").is_file(), "exported file")
         assert (tmp_path / "upload-1.csv").read_text().startswith("student_id")
+
+
+async def test_user_uploads_a_file_with_a_plan(make_app, tui_db, tui_settings, queued_dispatcher):
+    app = make_app(tui_db, dispatcher=queued_dispatcher, live=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await signed_in(pilot, Role.USER)
+        await goto(pilot, "2", "IntakeScreen")
+        screen = app.screen
+        await wait_for(
+            pilot, lambda: len(screen.query_one("#intake-department", Select)._options) > 1, "depts"
+        )
+        path = Path(tui_settings.pipeline.intake_root) / "grades.csv"
+        screen.query_one("#intake-path", Input).value = str(path)
+        await pilot.click("#intake-path")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: screen.files == [path], "the chosen file")
+        screen.query_one("#plan-mode", Select).value = "delete"
+        await pilot.pause()
+        screen.query_one("#p-rules", TextArea).text = "score lt"  # operator without a value
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert (
+            await scalar(tui_db, select(Upload.id).where(Upload.filename == "grades.csv")) is None
+        )
+        screen.query_one("#p-rules", TextArea).text = "score lt 35"
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        upload_id = await scalar(tui_db, select(Upload.id).where(Upload.filename == "grades.csv"))
+        assert upload_id is not None and upload_id in app.my_uploads
+        status = await scalar(tui_db, select(Upload.status).where(Upload.id == upload_id))
+        assert status is UploadStatus.QUEUED
+        await wait_for(pilot, lambda: rows(app, "#intake-queue")[0][1] == "grades.csv", "queue")
