@@ -1,13 +1,14 @@
-"""Account tests: a real SMTP server per test and settings pointing at it."""
+"""Account tests: a real SMTP server per test and settings pointing at it, cheap hashes."""
 
 from __future__ import annotations
 
 import pytest
 
 from batchops_core.config import Settings
+from tests.accounts.fixtures import fast_password_hashes
 from tests.mailserver import MailServer, mailserver, smtp_settings
 
-__all__ = ["mailserver"]
+__all__ = ["fast_password_hashes", "mailserver"]
 
 
 @pytest.fixture
