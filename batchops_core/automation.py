@@ -10,16 +10,20 @@ schedule's owner. Notifications go out only when no retry follows. The bodies li
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from batchops_core import events
+from batchops_core.batching import MicroBatch
 from batchops_core.clock import utcnow
+from batchops_core.db import Database
 from batchops_core.enums import RunKind, RunStatus
 from batchops_core.errors import BatchOpsError
 from batchops_core.incidents import FailureInfo, record_task_failure
@@ -31,6 +35,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_LOG_LINES = 500
+RUNBOOK_LINGER = 0.01
+"""Seconds a run row waits for others to share its transaction (see `batching.py`)."""
 
 
 @dataclass(frozen=True)
@@ -49,12 +55,76 @@ class AutomationRun:
 
     ctx: TaskContext
     run_id: int
+    task: str = ""
     lines: list[str] = field(default_factory=list)
 
     def info(self, message: str) -> None:
         log.info("run %s: %s", self.run_id, message)
         if len(self.lines) < MAX_LOG_LINES:
             self.lines.append(f"{utcnow():%H:%M:%S} {message}")
+
+
+class RunBook:
+    """Starts and successful ends of automation runs, batched (Core executemany).
+
+    Many short tasks finishing at once share one transaction; each caller still waits for the
+    commit of its own row. Failures take the unbatched path: they record an incident too.
+    """
+
+    def __init__(self, db: Database, linger: float = RUNBOOK_LINGER) -> None:
+        self.db = db
+        self.starts: MicroBatch[dict[str, Any], int] = MicroBatch(self._insert, linger=linger)
+        self.ends: MicroBatch[dict[str, Any], None] = MicroBatch(self._update, linger=linger)
+        self._conn: AsyncConnection | None = None
+        self._lock = asyncio.Lock()
+
+    async def _write(self, fn: Callable[[AsyncConnection], Awaitable[Any]]) -> Any:
+        """One transaction on a connection kept between batches (no pool checkout and ping
+        per batch); a failed one is dropped, and the error goes to the callers."""
+        async with self._lock:
+            if self._conn is None:
+                self._conn = await self.db.engine.connect()
+            try:
+                async with self._conn.begin():
+                    return await fn(self._conn)
+            except BaseException:
+                await self.close()
+                raise
+
+    async def _insert(self, rows: list[dict[str, Any]]) -> list[int]:
+        async def write(conn: AsyncConnection) -> list[int]:
+            result = await conn.execute(
+                insert(JobRun).returning(JobRun.id, sort_by_parameter_order=True), rows
+            )
+            return [int(row[0]) for row in result]
+
+        return list(await self._write(write))
+
+    async def _update(self, rows: list[dict[str, Any]]) -> list[None]:
+        async def write(conn: AsyncConnection) -> None:
+            await conn.execute(_FINISH, rows)
+
+        await self._write(write)
+        return [None] * len(rows)
+
+    async def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await conn.close()
+
+
+_FINISH = (
+    update(JobRun)
+    .where(JobRun.id == bindparam("b_id"), JobRun.status == RunStatus.RUNNING)
+    .values(
+        status=bindparam("b_status"),
+        finished_at=bindparam("b_finished_at"),
+        log=bindparam("b_log"),
+        result=bindparam("b_result"),
+        rows_out=bindparam("b_rows_out"),
+    )
+)
 
 
 Body = Callable[..., Awaitable[Outcome]]
@@ -81,7 +151,7 @@ async def run_automation(
     from batchops_core.tasks import TransientError, is_transient
 
     run_id = await _start_run(ctx, name, job_id, scheduled_for, lateness)
-    run = AutomationRun(ctx, run_id)
+    run = AutomationRun(ctx, run_id, name)
     if lateness is not None and lateness >= 1:
         run.info(f"started {lateness:.1f} s after its firing time {scheduled_for:%Y-%m-%d %H:%M}")
     ctx.tracker.add_run(run_id)
@@ -134,7 +204,7 @@ async def run_automation(
     finally:
         ctx.tracker.done_run(run_id)
     run.info(outcome.message)
-    await _finish(run, outcome.status, None, None, result=outcome.data, rows=outcome.rows)
+    await _finish_ok(run, outcome)
     return {
         "run_id": run_id,
         "task": name,
@@ -160,24 +230,32 @@ async def _start_run(
     lateness: float | None,
 ) -> int:
     now = utcnow()
-    async with ctx.db.session() as session:
-        row = JobRun(
-            kind=RunKind.AUTOMATION,
-            task=name[:64],
-            status=RunStatus.RUNNING,
-            attempt=ctx.job_try,
-            worker=ctx.worker,
-            arq_job_id=ctx.arq_job_id,
-            job_id=job_id,
-            scheduled_for=scheduled_for,
-            lateness_seconds=lateness,
-            started_at=now,
-            heartbeat_at=now,
-            log=[],
-        )
-        session.add(row)
-        await session.flush()
-        run_id = row.id
+    book = ctx.runbook or RunBook(ctx.db)
+    started = book.starts.submit_nowait(
+        {
+            "kind": RunKind.AUTOMATION,
+            "task": name[:64],
+            "status": RunStatus.RUNNING,
+            "attempt": ctx.job_try,
+            "worker": ctx.worker,
+            "arq_job_id": ctx.arq_job_id,
+            "job_id": job_id,
+            "scheduled_for": scheduled_for,
+            "lateness_seconds": lateness,
+            "started_at": now,
+            "heartbeat_at": now,
+            "log": [],
+            "created_at": now,
+        }
+    )
+    try:
+        run_id = await asyncio.shield(started)
+    except asyncio.CancelledError:
+        # Cancelled while the row was being written: close it rather than leave it "running".
+        with contextlib.suppress(Exception):
+            orphan = await started
+            await _finish(AutomationRun(ctx, orphan, name), RunStatus.CANCELLED, "CANCELLED", "")
+        raise
     await events.publish(
         ctx.settings,
         events.Event(
@@ -185,6 +263,24 @@ async def _start_run(
         ),
     )
     return run_id
+
+
+async def _finish_ok(run: AutomationRun, outcome: Outcome) -> None:
+    book = run.ctx.runbook or RunBook(run.ctx.db)
+    await book.ends.submit(
+        {
+            "b_id": run.run_id,
+            "b_status": outcome.status,
+            "b_finished_at": utcnow(),
+            "b_log": list(run.lines),
+            "b_result": outcome.data or None,
+            "b_rows_out": outcome.rows,
+        }
+    )
+    await events.publish(
+        run.ctx.settings,
+        events.Event(type="run.updated", id=run.run_id, status=outcome.status.value),
+    )
 
 
 async def _finish(
@@ -202,7 +298,6 @@ async def _finish(
     ctx = run.ctx
     incident_id: int | None = None
     async with ctx.db.session() as session:
-        name = await session.scalar(select(JobRun.task).where(JobRun.id == run.run_id))
         await session.execute(
             update(JobRun)
             .where(JobRun.id == run.run_id, JobRun.status == RunStatus.RUNNING)
@@ -220,7 +315,7 @@ async def _finish(
             failure = FailureInfo(code=code or "TASK_FAILED", message=message or "failed")
             incident_id = await record_task_failure(
                 session,
-                task=name or "task",
+                task=run.task or "task",
                 failure=failure,
                 job_id=job_id,
                 run_id=run.run_id,

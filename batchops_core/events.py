@@ -13,13 +13,14 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
+from batchops_core.batching import MicroBatch
 from batchops_core.clock import utcnow
 from batchops_core.config import Settings
 
@@ -38,7 +39,14 @@ class Event:
     data: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> str:
-        payload = {k: v for k, v in asdict(self).items() if v not in (None, {})}
+        payload: dict[str, Any] = {"type": self.type}
+        for key in ("id", "status", "stage"):
+            value = getattr(self, key)
+            if value is not None:
+                payload[key] = value
+        payload["at"] = self.at
+        if self.data:
+            payload["data"] = self.data
         return json.dumps(payload, separators=(",", ":"), default=str)
 
     @classmethod
@@ -53,29 +61,50 @@ def channel(settings: Settings) -> str:
 
 
 _local_queues: set[asyncio.Queue[Event]] = set()
-_redis_clients: dict[tuple[str, int], Redis] = {}
+LINGER = 0.001
+"""Seconds an event waits to share a Redis pipeline with others (bounded latency cost)."""
 
 
-def _redis(settings: Settings) -> Redis:
-    """One publishing client per Redis URL and event loop (clients are bound to their loop)."""
-    key = (settings.redis.url, id(asyncio.get_running_loop()))
-    client = _redis_clients.get(key)
-    if client is None:
-        client = Redis.from_url(
+class _Publisher:
+    """One Redis client per URL and event loop; events of one loop iteration share a pipeline."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.client = Redis.from_url(
             settings.redis.url, socket_connect_timeout=settings.redis.connect_timeout
         )
-        _redis_clients[key] = client
-    return client
+        self.batch: MicroBatch[tuple[str, str], None] = MicroBatch(self._send, linger=LINGER)
+
+    async def _send(self, items: list[tuple[str, str]]) -> list[None]:
+        if len(items) == 1:
+            await self.client.publish(*items[0])
+        else:
+            async with self.client.pipeline(transaction=False) as pipe:
+                for name, payload in items:
+                    pipe.publish(name, payload)
+                await pipe.execute()
+        return [None] * len(items)
+
+
+_publishers: dict[tuple[str, int], _Publisher] = {}
+
+
+def _publisher(settings: Settings) -> _Publisher:
+    key = (settings.redis.url, id(asyncio.get_running_loop()))
+    publisher = _publishers.get(key)
+    if publisher is None:
+        publisher = _publishers[key] = _Publisher(settings)
+    return publisher
 
 
 async def publish(settings: Settings, event: Event) -> None:
     """Deliver to in-process subscribers and, when configured, to Redis. Never raises."""
     for queue in list(_local_queues):
-        queue.put_nowait(event)
+        with contextlib.suppress(asyncio.QueueFull):
+            queue.put_nowait(event)
     if not settings.uses_redis:
         return
     try:
-        await _redis(settings).publish(channel(settings), event.to_json())
+        await _publisher(settings).batch.submit((channel(settings), event.to_json()))
     except Exception as exc:  # an event is a hint; losing one must not fail the work
         log.warning("could not publish %s on Redis: %s", event.type, exc)
 
@@ -148,5 +177,5 @@ async def _pump(settings: Settings, pubsub: PubSub, queue: asyncio.Queue[Event])
 async def close() -> None:
     """Close the shared publishing clients (call at process or test end)."""
     loop_id = id(asyncio.get_running_loop())
-    for key in [k for k in _redis_clients if k[1] == loop_id]:
-        await _redis_clients.pop(key).aclose()
+    for key in [k for k in _publishers if k[1] == loop_id]:
+        await _publishers.pop(key).client.aclose()

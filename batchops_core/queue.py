@@ -16,9 +16,10 @@ from typing import Any
 from arq import ArqRedis, create_pool
 from arq.connections import RedisSettings
 
+from batchops_core.automation import RunBook
 from batchops_core.config import Settings
 from batchops_core.db import Database
-from batchops_core.tasks import TASKS, TaskContext, TransientError
+from batchops_core.tasks import TASKS, TaskContext, TransientError, is_transient
 from batchops_core.workers import Heartbeat, WorkTracker, worker_name
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,9 @@ class Dispatcher:
         worker: str | None = None,
         owns_pool: bool = True,
         retry_backoff: float = RETRY_BACKOFF_SECONDS,
+        heartbeat: bool = True,
     ) -> None:
+        """`heartbeat=False` when the owner (the daemon) already beats for this worker name."""
         self.db = db
         self.settings = settings
         self.pool = pool
@@ -69,8 +72,10 @@ class Dispatcher:
             worker=worker or worker_name("embedded"),
             dispatcher=self,
             tracker=self.tracker,
+            runbook=RunBook(db),
         )
         self._heartbeat: Heartbeat | None = None
+        self._beats = heartbeat
 
     @property
     def embedded(self) -> bool:
@@ -110,6 +115,8 @@ class Dispatcher:
         return job_id or f"embedded:{id(running)}"
 
     def _start_heartbeat(self) -> None:
+        if not self._beats:
+            return
         if self._heartbeat is None:
             self._heartbeat = Heartbeat(
                 self.db, self.settings, self.context.worker, tracker=self.tracker, embedded=True
@@ -126,7 +133,10 @@ class Dispatcher:
             ctx = self.context.for_job(job_try=job_try, arq_job_id=None)
             try:
                 return await TASKS[task](ctx, *args, **kwargs)
-            except TransientError as exc:
+            except Exception as exc:
+                if not (isinstance(exc, TransientError) or is_transient(exc)):
+                    log.exception("embedded task %s%r failed", task, args)
+                    return None
                 if job_try >= self.settings.worker.max_tries:
                     log.error(
                         "embedded task %s%r gave up after %d tries: %s", task, args, job_try, exc
@@ -136,9 +146,6 @@ class Dispatcher:
                 log.warning("embedded task %s%r: %s; retry in %.1f s", task, args, exc, delay)
                 await asyncio.sleep(delay)
                 job_try += 1
-            except Exception:
-                log.exception("embedded task %s%r failed", task, args)
-                return None
 
     async def run_now(self, task: str, *args: Any, **kwargs: Any) -> Any:
         """Run one task in this process and wait for its result (used by `--once`)."""
@@ -169,5 +176,7 @@ class Dispatcher:
         if self._heartbeat is not None:
             await self._heartbeat.stop()
             self._heartbeat = None
+        if self.context.runbook is not None:
+            await self.context.runbook.close()
         if self.pool is not None and self.owns_pool:
             await self.pool.aclose()

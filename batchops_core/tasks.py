@@ -54,6 +54,8 @@ class TaskContext:
     dispatcher: Dispatcher | None = None
     """Where follow-up work goes (an ingest enqueues its upload); None runs it inline."""
     tracker: WorkTracker = field(default_factory=WorkTracker)
+    runbook: automation.RunBook | None = None
+    """Batches run rows of concurrent automation tasks; None writes each run on its own."""
     job_try: int = 1
     arq_job_id: str | None = None
 

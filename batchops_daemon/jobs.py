@@ -13,7 +13,7 @@ from arq import Retry
 from arq.worker import Function, func
 
 from batchops_core.queue import backoff_seconds
-from batchops_core.tasks import TASKS, TaskContext, TaskFn, TransientError
+from batchops_core.tasks import TASKS, TaskContext, TaskFn, TransientError, is_transient
 
 CTX_KEY = "batchops"
 BACKOFF_KEY = "batchops_backoff"
@@ -25,8 +25,8 @@ def _wrap(name: str, body: TaskFn) -> Any:
         task_ctx = base.for_job(job_try=int(ctx.get("job_try", 1)), arq_job_id=ctx.get("job_id"))
         try:
             return await body(task_ctx, *args, **kwargs)
-        except TransientError as exc:
-            if task_ctx.final_try:
+        except Exception as exc:
+            if task_ctx.final_try or not (isinstance(exc, TransientError) or is_transient(exc)):
                 raise
             delay = backoff_seconds(task_ctx.job_try, ctx.get(BACKOFF_KEY, 2.0))
             raise Retry(defer=delay) from exc

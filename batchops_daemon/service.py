@@ -102,6 +102,7 @@ class Daemon:
             worker=self.name,
             owns_pool=False,
             retry_backoff=self.retry_backoff,
+            heartbeat=False,
         )
         self.heartbeat = Heartbeat(
             self.db, self.settings, self.name, tracker=self.dispatcher.tracker, redis=pool
@@ -175,6 +176,8 @@ class Daemon:
         self._loops.clear()
         if self.heartbeat is not None:
             await self.heartbeat.stop()
+        if self.dispatcher is not None:
+            await self.dispatcher.close()
         self.metrics.close()
 
     def request_stop(self, signum: int | None = None) -> None:

@@ -1,0 +1,178 @@
+"""Queue overhead: N no-op tasks through BatchOps' dispatch path against raw arq, same run.
+
+BatchOps' path is everything a real task pays: `Dispatcher.enqueue`, the daemon's arq worker, a
+JobRun written when the task starts and closed when it ends (two transactions), two events on
+Redis, the heartbeat, sweeper and schedule loops running beside it. Raw arq runs a bare
+`async def noop(ctx)` with the same worker settings on the same Redis. Both drain in burst mode;
+the figure is jobs per second from the first job picked to the queue empty. Goal: ≤ 2×.
+
+    python -m bench.bench_queue            # PostgreSQL when reachable, else SQLite; N=5000
+    BENCH_N=2000 BENCH_DB=sqlite python -m bench.bench_queue
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from arq import create_pool
+from arq.worker import Worker, func
+from redis.asyncio import Redis
+from sqlalchemy import func as sql_func
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from batchops_core import events
+from batchops_core.config import RedisSettings, Settings, WorkerSettings
+from batchops_core.db import Database, open_database
+from batchops_core.enums import RunStatus
+from batchops_core.migrate import upgrade
+from batchops_core.models import JobRun
+from batchops_core.queue import Dispatcher, arq_redis_settings, queue_name
+from batchops_daemon.service import Daemon
+
+N = int(os.environ.get("BENCH_N", "5000"))
+PG_ADMIN = os.environ.get(
+    "BATCHOPS_TEST_PG", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+)
+REDIS_URL = os.environ.get("BATCHOPS_TEST_REDIS", "redis://127.0.0.1:6379/0")
+
+
+async def _pg_exec(statement: str) -> None:
+    engine = create_async_engine(
+        PG_ADMIN, isolation_level="AUTOCOMMIT", connect_args={"timeout": 3}
+    )
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text(statement))
+    finally:
+        await engine.dispose()
+
+
+@asynccontextmanager
+async def environment(max_jobs: int = 100) -> AsyncIterator[tuple[Settings, Database]]:
+    """A migrated scratch database (PostgreSQL if reachable) and a private Redis prefix."""
+    tmp = Path(tempfile.mkdtemp(prefix="bo-bench-"))
+    prefix = f"bo-bench-{uuid.uuid4().hex[:8]}"
+    want = os.environ.get("BENCH_DB", "postgresql")
+    url, pg_name = f"sqlite+aiosqlite:///{tmp / 'bench.db'}", None
+    if want == "postgresql":
+        try:
+            pg_name = f"bo_bench_{uuid.uuid4().hex[:8]}"
+            await _pg_exec(f'CREATE DATABASE "{pg_name}"')
+            url = PG_ADMIN.rsplit("/", 1)[0] + f"/{pg_name}"
+        except Exception as exc:  # fall back to SQLite, say so
+            print(f"PostgreSQL not reachable ({exc}); using SQLite")
+            pg_name = None
+    settings = Settings(
+        data_dir=str(tmp / "data"),
+        redis=RedisSettings(url=REDIS_URL, prefix=prefix),
+        worker=WorkerSettings(
+            max_jobs=max_jobs, poll_delay=0.05, heartbeat_seconds=5, metrics_port=-1
+        ),
+    )
+    settings = dataclasses.replace(
+        settings, database=dataclasses.replace(settings.database, url=url)
+    )
+    db = open_database(settings)
+    await upgrade(db)
+    try:
+        yield settings, db
+    finally:
+        await db.dispose()
+        await events.close()
+        client = Redis.from_url(REDIS_URL)
+        keys = [k async for k in client.scan_iter(f"*{prefix}*")]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()
+        if pg_name:
+            await _pg_exec(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
+
+
+async def noop(ctx: dict[str, Any]) -> None:
+    return None
+
+
+async def raw_arq(settings: Settings, n: int) -> tuple[float, float]:
+    q = queue_name(settings) + ":raw"
+    pool = await create_pool(arq_redis_settings(settings), default_queue_name=q)
+    started = time.perf_counter()
+    for _ in range(n):
+        await pool.enqueue_job("noop")
+    enqueue = time.perf_counter() - started
+    w = settings.worker
+    worker = Worker(
+        functions=[func(noop, name="noop")],
+        queue_name=q,
+        redis_pool=pool,
+        burst=True,
+        poll_delay=w.poll_delay,
+        max_jobs=w.max_jobs,
+        job_timeout=w.job_timeout,
+        max_tries=w.max_tries,
+        keep_result=0,
+        handle_signals=False,
+        log_results=False,
+    )
+    started = time.perf_counter()
+    await worker.main()
+    drain = time.perf_counter() - started
+    assert worker.jobs_complete == n, worker.jobs_complete
+    await pool.aclose()
+    return enqueue, drain
+
+
+async def batchops_path(settings: Settings, db: Database, n: int) -> tuple[float, float]:
+    dispatcher = await Dispatcher.connect(db, settings)
+    started = time.perf_counter()
+    for _ in range(n):
+        await dispatcher.enqueue("noop")
+    enqueue = time.perf_counter() - started
+    await dispatcher.close()
+    daemon = Daemon(settings, db, metrics_port=-1)
+    started = time.perf_counter()
+    status = await daemon.run_arq(burst=True)
+    drain = time.perf_counter() - started
+    assert status == 0
+    async with db.session() as session:
+        done = await session.scalar(
+            select(sql_func.count(JobRun.id)).where(
+                JobRun.task == "noop", JobRun.status == RunStatus.SUCCEEDED
+            )
+        )
+    assert done == n, f"{done} of {n} runs recorded"
+    return enqueue, drain
+
+
+async def main() -> int:
+    async with environment() as (settings, db):
+        backend = db.url.get_backend_name()
+        print(
+            f"{N} no-op jobs, max_jobs {settings.worker.max_jobs}, "
+            f"poll_delay {settings.worker.poll_delay}, database {backend}"
+        )
+        raw_enq, raw_drain = await raw_arq(settings, N)
+        bo_enq, bo_drain = await batchops_path(settings, db, N)
+    print(f"{'path':<10} {'enqueue/s':>10} {'drain s':>8} {'jobs/s':>8}")
+    print(f"{'raw arq':<10} {N / raw_enq:>10.0f} {raw_drain:>8.2f} {N / raw_drain:>8.0f}")
+    print(f"{'BatchOps':<10} {N / bo_enq:>10.0f} {bo_drain:>8.2f} {N / bo_drain:>8.0f}")
+    ratio = bo_drain / raw_drain
+    print(
+        f"ratio BatchOps/raw (drain time): {ratio:.2f}x  (goal <= 2x) "
+        f"{'MET' if ratio <= 2 else 'NOT MET'}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))
