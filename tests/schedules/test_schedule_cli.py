@@ -139,30 +139,25 @@ def test_admin_adds_edits_disables_and_enables(
     assert code == 1 and "no schedule named or numbered" in one_line(err)
 
 
-@pytest.mark.parametrize(
-    ("extra", "message"),
-    [
-        (("--cron", "0 6 * *"), "has 4 field(s)"),
-        (("--cron", "0 0 6 * * *"), "has 6 field(s)"),
-        (("--cron", "0 6 * * *", "--tz", "Moon/Base"), "not a known timezone"),
-        (("--cron", "0 6 * * *", "--task", "make_tea"), "'make_tea' is not a schedulable task"),
-        (("--cron", "0 6 * * *", "--args", "{nope"), "--args is not valid JSON"),
-        (("--cron", "0 6 * * *", "--arg", "department=Zoo"), "no department named 'Zoo'"),
-        (("--cron", "0 6 * * *", "--arg", "nokey"), "must look like KEY=VALUE"),
-    ],
-)
+BAD_INPUT: list[tuple[tuple[str, ...], str]] = [
+    (("--cron", "0 6 * *"), "has 4 field(s)"),
+    (("--cron", "0 0 6 * * *"), "has 6 field(s)"),
+    (("--cron", "0 6 * * *", "--tz", "Moon/Base"), "not a known timezone"),
+    (("--cron", "0 6 * * *", "--task", "make_tea"), "'make_tea' is not a schedulable task"),
+    (("--cron", "0 6 * * *", "--args", "{nope"), "--args is not valid JSON"),
+    (("--cron", "0 6 * * *", "--arg", "department=Zoo"), "no department named 'Zoo'"),
+    (("--cron", "0 6 * * *", "--arg", "nokey"), "must look like KEY=VALUE"),
+]
+
+
 def test_bad_input_is_one_sentence_and_exit_1(
-    cli_env: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-    extra: tuple[str, ...],
-    message: str,
+    cli_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     as_admin(cli_env)
-    argv = ["add", "Broken", "--task", "ingest_department", *extra]
-    if "--task" in extra:
-        argv = ["add", "Broken", *extra]
-    code, _, err = run(capsys, cli_env, *argv)
-    assert code == 1 and message in one_line(err)
+    for extra, message in BAD_INPUT:
+        task = () if "--task" in extra else ("--task", "ingest_department")
+        code, _, err = run(capsys, cli_env, "add", "Broken", *task, *extra)
+        assert code == 1 and message in one_line(err), extra
     code, out, _ = run(capsys, cli_env, "list", "--json", "--search", "broken")
     assert json.loads(out) == []
 
