@@ -18,7 +18,9 @@ from batchops_core.config import Settings
 from batchops_core.db import Database
 from batchops_core.enums import RunStatus
 from batchops_core.models import Job, JobRun, WorkerHeartbeat
+from batchops_core.permissions import SYSTEM
 from batchops_core.queue import arq_redis_settings, queue_name
+from batchops_core.services.uploads import intake_file
 from batchops_daemon.health import check_health
 from tests.daemon.conftest import DaemonProcess, fast_worker, wait_for, write_config
 
@@ -117,9 +119,14 @@ async def test_systemd_ready_and_watchdog_without_redis(
         sock.close()
 
 
-async def test_once_runs_due_schedules_and_reports_each(
+async def test_once_runs_due_schedules_and_uploads_and_reports_each(
     db_settings: Settings, db: Database, tmp_path: Path, daemons: Start
 ) -> None:
+    for name, content in (("marks.csv", "Student ID,maths\nS1,50\nS2,60\n"), ("empty.csv", "")):
+        path = tmp_path / "in" / name
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(content)
+        await intake_file(db, db_settings, SYSTEM, path, source="Exams")
     async with db.session() as session:
         due = (utcnow() - timedelta(minutes=3)).replace(second=0, microsecond=0)
         session.add_all(
@@ -140,7 +147,9 @@ async def test_once_runs_due_schedules_and_reports_each(
     out = once.output()
     assert "ok   schedule" in out and "probe: succeeded" in out
     assert "FAIL schedule" in out and "bad-feed: failed" in out
-    assert "1 succeeded, 1 failed" in out
+    assert "marks.csv: published (2 rows)" in out
+    assert "FAIL upload" in out and "empty.csv: failed (EMPTY_FILE" in out
+    assert "2 succeeded, 2 failed" in out
     again = daemons(config, "--once")
     assert again.wait(timeout=60) == 0, again.output()
     assert "nothing to do" in again.output(), "the firings moved on: nothing is due twice"
