@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from batchops_core import audit, events
@@ -191,7 +191,7 @@ def _row(run: JobRun, filename: str | None, job_name: str | None, department: st
     )
 
 
-def _select_rows():  # type: ignore[no-untyped-def]
+def _select_rows() -> Select[tuple[JobRun, str | None, str | None, str | None]]:
     return (
         select(JobRun, Upload.filename, Job.name, Department.name)
         .outerjoin(Upload, Upload.id == JobRun.upload_id)
@@ -311,13 +311,12 @@ async def rerun_from_failed_stage(
             raise InvalidTransition(
                 f"run #{run_id} is {run.status.value}; only a failed or cancelled run can be rerun."
             )
-        if run.kind is RunKind.AUTOMATION or run.upload_id is None:
-            job_id = run.job_id
-        else:
+        upload_id, job_id = run.upload_id, run.job_id
+        stage: Stage | None = None
+        if run.kind is RunKind.PIPELINE and upload_id is not None:
             require(actor, Action.MANAGE_ISSUES)
             stage = await _requeue_upload(session, actor=actor, run=run)
-            upload_id = run.upload_id
-    if run.kind is RunKind.AUTOMATION or run.upload_id is None:
+    if stage is None or upload_id is None:
         if job_id is None:
             raise ValidationFailed(
                 f"run #{run_id} was not started by a schedule; start its task again instead."
