@@ -18,12 +18,13 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
+from argon2 import PasswordHasher
 from redis import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from batchops_core import events
+from batchops_core import events, passwords
 from batchops_core.accounts import UserInfo, create_user
 from batchops_core.config import RedisSettings, Settings, SmtpSettings
 from batchops_core.db import Database, open_database
@@ -38,6 +39,13 @@ REDIS_URL = os.environ.get("BATCHOPS_TEST_REDIS", "redis://127.0.0.1:6379/0")
 REQUIRE_SERVICES = os.environ.get("BATCHOPS_REQUIRE_SERVICES") == "1"
 TEST_PASSWORD = "correct-horse-battery"
 _RUN_ID = uuid.uuid4().hex[:8]
+FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cheap argon2 parameters: the hash cost is not under test, and 0.4 s a hash adds up."""
+    monkeypatch.setattr(passwords, "_hasher", FAST_HASHER)
 
 
 def _unavailable(service: str, reason: str) -> None:

@@ -1,14 +1,13 @@
-"""Account tests: a real SMTP server per test and settings pointing at it, cheap hashes."""
+"""Account tests: a real SMTP server per test and settings pointing at it."""
 
 from __future__ import annotations
 
 import pytest
 
 from batchops_core.config import Settings
-from tests.accounts.fixtures import fast_password_hashes
 from tests.mailserver import MailServer, mailserver, smtp_settings
 
-__all__ = ["fast_password_hashes", "mailserver"]
+__all__ = ["mailserver"]
 
 
 @pytest.fixture

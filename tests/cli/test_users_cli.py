@@ -11,10 +11,7 @@ from pathlib import Path
 import pytest
 
 from batchops_tui.cli.main import main
-from tests.accounts.fixtures import fast_password_hashes
 from tests.mailserver import MailServer, closed_port
-
-__all__ = ["fast_password_hashes"]
 
 PASSWORD = "lantern-harbour-9"
 
