@@ -81,37 +81,66 @@ def infer_column(name: str, arr: pa.ChunkedArray) -> ColumnResult:
     non_null = len(arr) - arr.null_count
     if non_null == 0:
         return ColumnResult(_to_text_series(arr), "text")
-    fast = _fast_numeric(name, arr)
+    fast = fast_numeric(name, arr)
     if fast is not None:
         return fast
     return _slow_path(name, arr)
 
 
-def _fast_numeric(name: str, arr: pa.ChunkedArray) -> ColumnResult | None:
+def _casts(arr: pa.ChunkedArray, target: pa.DataType) -> pa.ChunkedArray | None:
     try:
-        ints = pc.cast(arr, pa.int64())
+        return pc.cast(arr, target)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        ints = None
+        return None
+
+
+def fast_numeric(name: str, arr: pa.ChunkedArray) -> ColumnResult | None:
+    """Arrow's vectorized casts for clean numeric columns; None when the column needs the
+    careful path (text, markers, separators, blanks around numbers)."""
+    if pa.types.is_floating(arr.type) or pa.types.is_integer(arr.type):
+        return _from_numbers(arr)
+    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        return None
+    if arr.null_count == len(arr):
+        return None
+    head = arr.slice(0, 2000).drop_null()
+    ints = _casts(arr, pa.int64()) if _casts(head, pa.int64()) is not None else None
     if ints is not None:
         if _looks_like_identifier(name, arr):
-            return ColumnResult(
-                _to_text_series(arr), "text", notes=[f"{name}: digits kept as text"]
-            )
+            note = f"{name}: digits kept as text"
+            return ColumnResult(_to_text_series(arr), "text", notes=[note])
         if ints.null_count:
             series = ints.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
         else:
             series = ints.to_pandas()
         return ColumnResult(series, "integer")
-    if pc.any(pc.match_substring_regex(arr, r"^[+-]?\d{16,}$")).as_py():
+    if _casts(head, pa.float64()) is None:
+        return None
+    longest = pc.max(pc.utf8_length(arr)).as_py() or 0
+    if longest >= 16 and pc.any(pc.match_substring_regex(arr, r"^[+-]?\d{16,}$")).as_py():
         # 16+ digit codes overflow int64 or lose digits as floats: they are identifiers
-        return ColumnResult(
-            _to_text_series(arr), "text", notes=[f"{name}: long digits kept as text"]
-        )
-    try:
-        floats = pc.cast(arr, pa.float64())
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        note = f"{name}: long digits kept as text"
+        return ColumnResult(_to_text_series(arr), "text", notes=[note])
+    floats = _casts(arr, pa.float64())
+    if floats is None:
         return None
     return ColumnResult(floats.to_pandas(), "number")
+
+
+def _from_numbers(arr: pa.ChunkedArray) -> ColumnResult:
+    """A column the reader already parsed as numbers: integers when every value is whole."""
+    values = arr.to_numpy() if arr.null_count == 0 else arr.to_pandas().to_numpy(dtype="float64")
+    finite = values[~np.isnan(values)] if values.dtype.kind == "f" else values
+    whole = (
+        finite.size > 0
+        and bool(np.all(np.mod(finite, 1) == 0))
+        and bool(np.all(np.abs(finite) < 2**53))
+    )
+    if not whole:
+        return ColumnResult(pd.Series(values, dtype="float64"), "number")
+    if arr.null_count:
+        return ColumnResult(pd.Series(values).astype("Int64"), "integer")
+    return ColumnResult(pd.Series(values.astype("int64")), "integer")
 
 
 def _looks_like_identifier(name: str, arr: pa.ChunkedArray) -> bool:
@@ -125,7 +154,21 @@ def _looks_like_identifier(name: str, arr: pa.ChunkedArray) -> bool:
     return bool(pc.any(pc.greater_equal(pc.utf8_length(stripped), 16)).as_py())
 
 
+def _sample_is_text(name: str, arr: pa.ChunkedArray) -> bool:
+    """Decide on the first 2,000 filled cells that a big column is plainly text, so a million
+    names or class codes ("9A") never go through the per-cell parsing below."""
+    sample = arr.slice(0, 50_000).drop_null().to_pylist()[:2000]
+    candidates = [(i, t) for i, t in enumerate(sample) if t.lower() not in MISSING_MARKERS]
+    if not candidates:
+        return False
+    if _parse_numbers(name, candidates, len(sample)) is not None:
+        return False
+    return _try_dates(sample, np.array([t.lower() in MISSING_MARKERS for t in sample])) is None
+
+
 def _slow_path(name: str, arr: pa.ChunkedArray) -> ColumnResult:
+    if len(arr) > 5000 and _sample_is_text(name, arr):
+        return ColumnResult(_to_text_series(arr), "text")
     missing = _missing_mask(arr).to_numpy(zero_copy_only=False).astype(bool)
     texts = arr.to_pylist()
     candidates = [(i, t) for i, t in enumerate(texts) if not missing[i]]

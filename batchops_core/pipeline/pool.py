@@ -22,7 +22,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
 T = TypeVar("T")
-PRELOAD = ["batchops_core.pipeline.stages", "pandas", "pyarrow.csv"]
+PRELOAD = ["batchops_core.pipeline.stages", "batchops_core.pipeline.warm"]
 
 _lock = threading.Lock()
 _pool: ProcessPoolExecutor | None = None

@@ -1,0 +1,166 @@
+"""End to end: a 1,000,000-row × 12-column gradebook CSV through the five stages.
+
+Compared in the same run with the bare minimum pandas needs for the same work:
+
+* default plan (`transform`): pandas reads the file, `describe()`s it and writes the summary CSV;
+  BatchOps standardizes (detection, typing, identifiers as text), validates (keys, duplicates,
+  types), computes the summary, writes the summary CSV and the PDF report. Goal ≤ 1.5×.
+* `delete` plan, whose output is the whole dataset: pandas reads, filters and writes with
+  `to_csv` — and again with pyarrow's CSV writer, the one BatchOps chose by this measurement.
+
+Peak memory is what a scenario adds to its process (imports excluded), as a multiple of the
+DataFrame's in-memory size. Goal ≤ 3×.
+
+    python -m bench.bench_pipeline          # BENCH_ROWS=1000000 by default
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from bench._common import best, child_report, out_dir, ratio
+
+ROWS = int(os.environ.get("BENCH_ROWS", "1000000"))
+MODULE = "bench.bench_pipeline"
+DELETE_RULES = {"rules": [{"column": "score_1", "operator": "lt", "value": 10}]}
+
+
+def data_path() -> Path:
+    return out_dir() / f"gradebook_{ROWS}.csv"
+
+
+def generate() -> Path:
+    path = data_path()
+    if path.exists():
+        return path
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    rng = np.random.default_rng(2026)
+    n = ROWS
+    cols: dict[str, Any] = {
+        "Student ID": pa.array([f"S{i:07d}" for i in range(n)]),
+        "First Name": pa.array(rng.choice(["Ana", "Ben", "Chloé", "Dev", "Eli", "Fatima"], n)),
+        "Last Name": pa.array(rng.choice(["Kim", "Okafor", "Novak", "Silva", "Rossi"], n)),
+        "Class": pa.array(rng.choice(["9A", "9B", "10A", "10B", "11A"], n)),
+        "Subject": pa.array(rng.choice(["Maths", "English", "Physics", "History"], n)),
+        "Term": pa.array(rng.choice(["T1", "T2", "T3"], n)),
+    }
+    for k in range(1, 7):
+        cols[f"score_{k}"] = pa.array(np.round(rng.uniform(0, 100, n), 1))
+    pacsv.write_csv(pa.table(cols), str(path))
+    return path
+
+
+def _frame_mb(path: Path) -> float:
+    import pandas as pd
+
+    return float(pd.read_csv(path).memory_usage(deep=True).sum() / 1024**2)
+
+
+# ------------------------------------------------------------------------------- child scenarios
+
+
+def baseline_transform(path: Path, out: Path) -> dict[str, Any]:
+    import pandas as pd
+
+    frame = pd.read_csv(path)
+    frame.describe().to_csv(out / "describe.csv")
+    return {"frame_mb": float(frame.memory_usage(deep=True).sum() / 1024**2)}
+
+
+def baseline_delete(path: Path, out: Path, writer: str) -> dict[str, Any]:
+    import pandas as pd
+
+    frame = pd.read_csv(path)
+    kept = frame[~(frame["score_1"] < 10)]
+    if writer == "pandas":
+        kept.to_csv(out / "kept.csv", index=False)
+    else:
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+
+        pacsv.write_csv(pa.Table.from_pandas(kept, preserve_index=False), str(out / "kept.csv"))
+    return {"rows_out": len(kept)}
+
+
+def batchops(path: Path, out: Path, mode: str) -> dict[str, Any]:
+    from batchops_core.config import Settings
+    from batchops_core.pipeline.stages import make_context, run_all
+
+    settings = Settings(data_dir=str(out))
+    config = DELETE_RULES if mode == "delete" else {}
+    ctx = make_context(
+        settings, upload_id=1, stored_path=str(path), filename=path.name, mode=mode, config=config
+    )
+    outcomes = run_all(ctx)
+    return {
+        "stages_ms": {o.stage: o.duration_ms for o in outcomes},
+        "rows_out": outcomes[-1].data["rows_out"],
+    }
+
+
+def child(scenario: str, path: str) -> None:
+    from batchops_core.pipeline.stages import preload
+
+    preload()  # imports are not the work measured: BatchOps' pool workers start warm
+
+    with tempfile.TemporaryDirectory(dir=out_dir()) as tmp:
+        out = Path(tmp)
+        work = {
+            "baseline_transform": lambda: baseline_transform(Path(path), out),
+            "baseline_delete_pandas": lambda: baseline_delete(Path(path), out, "pandas"),
+            "baseline_delete_arrow": lambda: baseline_delete(Path(path), out, "arrow"),
+            "batchops_transform": lambda: batchops(Path(path), out, "transform"),
+            "batchops_delete": lambda: batchops(Path(path), out, "delete"),
+        }[scenario]
+        child_report(work)
+
+
+def main() -> None:
+    path = generate()
+    size_mb = path.stat().st_size / 1024**2
+    print(f"input: {path.name}, {ROWS:,} rows x 12 columns, {size_mb:.0f} MB")
+    frame_mb = _frame_mb(path)
+    print(f"DataFrame in memory (pandas default dtypes): {frame_mb:.0f} MB\n")
+    base = best(MODULE, "baseline_transform", str(path))
+    ours = best(MODULE, "batchops_transform", str(path))
+    print("default plan (transform: summary statistics)")
+    print(
+        f"  pandas read_csv + describe + to_csv : {base['seconds']:.2f} s, "
+        f"peak +{base['peak_added_mb']:.0f} MB ({base['peak_added_mb'] / frame_mb:.1f}x frame)"
+    )
+    print(
+        f"  BatchOps five stages                : {ours['seconds']:.2f} s, "
+        f"peak +{ours['peak_added_mb']:.0f} MB ({ours['peak_added_mb'] / frame_mb:.1f}x frame)"
+    )
+    print(
+        f"  ratio {ratio(ours['seconds'], base['seconds'])} (goal <= 1.5x); stages ms: {ours['stages_ms']}"
+    )
+    pandas_w = best(MODULE, "baseline_delete_pandas", str(path), repeat=1)
+    arrow_w = best(MODULE, "baseline_delete_arrow", str(path))
+    ours_d = best(MODULE, "batchops_delete", str(path))
+    print(f"\ndelete plan (score_1 < 10 removed; {ours_d['rows_out']:,} rows written)")
+    print(f"  pandas read + filter + to_csv       : {pandas_w['seconds']:.2f} s")
+    print(f"  pandas read + filter + pyarrow write: {arrow_w['seconds']:.2f} s")
+    print(
+        f"  BatchOps five stages                : {ours_d['seconds']:.2f} s, "
+        f"peak +{ours_d['peak_added_mb']:.0f} MB ({ours_d['peak_added_mb'] / frame_mb:.1f}x frame)"
+    )
+    print(
+        f"  ratio vs to_csv baseline {ratio(ours_d['seconds'], pandas_w['seconds'])}, "
+        f"vs pyarrow-writer baseline {ratio(ours_d['seconds'], arrow_w['seconds'])}; "
+        f"stages ms: {ours_d['stages_ms']}"
+    )
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 2 and sys.argv[1] == "--child":
+        child(sys.argv[2], sys.argv[3])
+    else:
+        main()
