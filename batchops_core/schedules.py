@@ -158,6 +158,7 @@ class ArgSpec:
     kind: type
     required: bool = True
     help: str = ""
+    minimum: int | None = None
 
 
 @dataclass(frozen=True)
@@ -167,28 +168,49 @@ class TaskSpec:
     args: tuple[ArgSpec, ...] = field(default_factory=tuple)
 
 
+_KIND_WORDS: dict[type, str] = {str: "text", int: "a whole number", bool: "true or false"}
+
+
+def _department(required: bool = True) -> ArgSpec:
+    return ArgSpec("department", str, required, "an existing department name")
+
+
 SCHEDULABLE_TASKS: dict[str, TaskSpec] = {
     spec.name: spec
     for spec in (
         TaskSpec(
             "ingest_department",
             "Read a department's new records into an upload and run the pipeline.",
-            (ArgSpec("department", str, help="an existing department name"),),
+            (_department(),),
         ),
         TaskSpec("ingest_all_departments", "Ingest every active department."),
         TaskSpec(
-            "send_attendance_reminders", "Email departments that have not submitted this period."
+            "send_attendance_reminders",
+            "Email departments that have not submitted this period.",
+            (ArgSpec("period", str, False, "the reminder period, e.g. 'week'"),),
         ),
         TaskSpec(
             "send_system_status_digest",
             "Email admins the day's runs, failures, open incidents and MTTR.",
         ),
-        TaskSpec("run_daily_backup", "Consistent database copy plus a manifest of stored files."),
-        TaskSpec("purge_old_records", "Delete rows and files older than the retention."),
+        TaskSpec(
+            "run_daily_backup",
+            "Consistent database copy plus a manifest of stored files.",
+            (ArgSpec("keep", int, False, "how many backups to keep", minimum=1),),
+        ),
+        TaskSpec(
+            "purge_old_records",
+            "Delete rows and files older than the retention.",
+            (ArgSpec("days", int, False, "retention in days", minimum=1),),
+        ),
         TaskSpec(
             "fetch_url",
             "Download a CSV from a URL into a new upload.",
-            (ArgSpec("url", str, help="an http(s) URL of a CSV file"),),
+            (
+                ArgSpec("url", str, help="an http(s) URL of a CSV file"),
+                ArgSpec("filename", str, False, "the stored file's name"),
+                _department(required=False),
+            ),
         ),
     )
 }
@@ -225,9 +247,9 @@ async def validate_task(
     if spec is None:
         return args
     _check_arg_shape(spec, args)
-    if name == "ingest_department":
+    if "department" in args:
         args["department"] = await _existing_department(session, args["department"])
-    if name == "fetch_url":
+    if "url" in args:
         args["url"] = _http_url(args["url"])
     return args
 
@@ -249,8 +271,12 @@ def _check_arg_shape(spec: TaskSpec, args: dict[str, Any]) -> None:
         wrong_bool = isinstance(value, bool) and arg.kind is not bool
         if not isinstance(value, arg.kind) or wrong_bool:
             raise ValidationFailed(
-                f"the argument '{arg.name}' of {spec.name} must be a {arg.kind.__name__} "
-                f"({arg.help})."
+                f"the argument '{arg.name}' of {spec.name} must be "
+                f"{_KIND_WORDS.get(arg.kind, arg.kind.__name__)} ({arg.help})."
+            )
+        if arg.minimum is not None and value < arg.minimum:
+            raise ValidationFailed(
+                f"the argument '{arg.name}' of {spec.name} must be at least {arg.minimum}."
             )
 
 

@@ -91,10 +91,17 @@ BAD_INPUT: list[tuple[dict[str, object], str]] = [
     ({"task": "process_upload"}, "is not a schedulable task"),
     ({"arguments": {}}, "needs the argument 'department'"),
     ({"arguments": {"department": "Astronomy"}}, "no department named 'Astronomy'"),
-    ({"arguments": {"department": 7}}, "must be a str"),
+    ({"arguments": {"department": 7}}, "must be text"),
     ({"arguments": {"department": "Fees", "force": True}}, "does not take argument(s) force"),
-    ({"task": "run_daily_backup", "arguments": {"keep": 3}}, "takes no arguments"),
+    ({"task": "run_daily_backup", "arguments": {"copies": 3}}, "(it takes keep)"),
+    (
+        {"task": "run_daily_backup", "arguments": {"keep": "3"}},
+        "'keep' of run_daily_backup must be a whole number",
+    ),
+    ({"task": "purge_old_records", "arguments": {"days": 0}}, "must be at least 1"),
+    ({"task": "ingest_all_departments", "arguments": {"x": 1}}, "(it takes no arguments)"),
     ({"task": "fetch_url", "arguments": {"url": "ftp://x/y.csv"}}, "not an http(s) URL"),
+    ({"task": "fetch_url", "arguments": {"url": "https://x/y.csv", "department": "Zoo"}}, "Zoo"),
     ({"name": "  "}, "name is empty"),
 ]
 
@@ -107,6 +114,26 @@ async def test_create_refuses_bad_input(db: Database, users: Users) -> None:
         assert message in str(info.value), overrides
     async with db.session() as session:
         assert await session.scalar(select(func.count(Job.id))) == 10  # the seeded ones only
+
+
+async def test_optional_arguments_match_the_task_bodies(db: Database, users: Users) -> None:
+    backup = await _create(
+        db, users, name="Backup keep 3", task="run_daily_backup", arguments={"keep": 3}
+    )
+    fetch = await _create(
+        db,
+        users,
+        name="Fetch fees",
+        task="fetch_url",
+        arguments={"url": " https://fees.example/export.csv ", "department": "FEES"},
+    )
+    async with db.session() as session:
+        rows = {
+            r.id: r.arguments
+            for r in (await list_schedules(session, actor=users[Role.USER].actor, limit=50)).items
+        }
+    assert rows[backup] == {"keep": 3}
+    assert rows[fetch] == {"url": "https://fees.example/export.csv", "department": "Fees"}
 
 
 async def test_duplicate_names_are_refused_case_insensitively(db: Database, users: Users) -> None:
