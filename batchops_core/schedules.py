@@ -19,6 +19,7 @@ Design decisions:
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -33,6 +34,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from batchops_core.enums import RunStatus
 from batchops_core.errors import ValidationFailed
 from batchops_core.models import Department, Job
+
+log = logging.getLogger(__name__)
 
 CRON_FIELDS: tuple[tuple[str, str], ...] = (
     ("minute", "0-59"),
@@ -355,7 +358,8 @@ async def advance_job(
     after = max(now, fired_for)
     try:
         following = next_run_after(cron, tz, after)
-    except ValidationFailed:
+    except ValidationFailed as exc:
+        log.warning("schedule %s can no longer fire and stops: %s", job_id, exc)
         following = None  # a schedule that can no longer fire stops instead of looping
     result = await session.execute(
         update(Job)
