@@ -19,11 +19,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from batchops_core.enums import Stage
 from batchops_core.pipeline import errors as E
 from batchops_core.pipeline.errors import StageError
-from batchops_core.pipeline.loaded import Loaded, text_columns_from_rows
+from batchops_core.pipeline.loaded import Loaded
 
 S = Stage.STANDARDIZE
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -171,17 +172,11 @@ def load_xlsx(path: Path, options: dict[str, Any]) -> Loaded:
     data = rows[header_at + 1 :]
     width = max(width, max((len(r) for r in data[:1]), default=0)) if width == 0 else width
     data, footers = _drop_footers(data, width)
-    origin = sheet.start[0] if getattr(sheet, "start", None) else 0
-    first_row = origin + header_at + 2
+    first_row = header_at + 2  # rows are read from A1 (skip_empty_area=False)
     row_numbers = np.arange(first_row, first_row + len(data), dtype=np.int64)
-    keep = [i for i, r in enumerate(data) if _nonempty(r[:width])]
-    if len(keep) != len(data):
-        data = [data[i] for i in keep]
-        row_numbers = row_numbers[keep]
     header = [_header_text(v) for v in header_row[:width]]
-    native = _native_columns(data, width)
-    columns = text_columns_from_rows([[_cell_text(v) for v in r[:width]] for r in data], width)
-    log = [f"format: {kind}", f"sheet: {sheet_name}", f"header row: {origin + header_at + 1}"]
+    columns, native = _columns(data, width, header)
+    log = [f"format: {kind}", f"sheet: {sheet_name}", f"header row: {header_at + 1}"]
     if merged:
         log.append(f"merged header cells spread: {merged}")
     if footers:
@@ -194,7 +189,7 @@ def load_xlsx(path: Path, options: dict[str, Any]) -> Loaded:
         meta={
             "format": kind,
             "sheet": sheet_name,
-            "header_row": origin + header_at + 1,
+            "header_row": header_at + 1,
             "sheets": list(wb.sheet_names),
         },
         native=native,
@@ -233,23 +228,47 @@ def _cell_text(v: Any) -> str | None:
     return str(v)
 
 
-def _native_columns(data: list[list[Any]], width: int) -> dict[str, Any]:
-    """Columns whose every filled cell is a spreadsheet number or date keep that type."""
+def _columns(
+    data: list[list[Any]], width: int, header: list[str]
+) -> tuple[list[pa.ChunkedArray], dict[str, Any]]:
+    """Column-wise conversion (one pass per column, not per cell where avoidable): numbers stay
+    float64 for the typing step, text goes to Arrow as is, dates are kept as dates. Identifier
+    columns typed as numbers in the sheet (student ids entered as numbers) become text without
+    a trailing ".0"."""
+    from batchops_core.pipeline.columns import normalize_name
+    from batchops_core.pipeline.infer import is_identifier_name
+
+    # calamine gives every row the sheet's full width, so one zip transposes in C
+    if data and len({len(r) for r in data}) == 1 and len(data[0]) >= width:
+        transposed = list(zip(*data, strict=True))[:width]
+    else:
+        transposed = list(zip(*([*r, *[""] * (width - len(r))][:width] for r in data), strict=True))
+    if not transposed:
+        transposed = [() for _ in range(width)]
+    columns: list[pa.ChunkedArray] = []
     native: dict[str, Any] = {}
     for j in range(width):
-        values = [r[j] if j < len(r) else None for r in data]
-        filled = [v for v in values if v is not None and v != ""]
-        if not filled:
+        col = transposed[j] if j < len(transposed) else ()
+        kinds = set(map(type, col)) - {type(None)}
+        filled_kinds = set(kinds)
+        if str in kinds and not any(type(v) is str and v != "" for v in col):
+            filled_kinds.discard(str)  # strings here are only blank cells
+        identifier = is_identifier_name(normalize_name(header[j] if j < len(header) else ""))
+        if filled_kinds and filled_kinds <= {float, int} and not identifier:
+            values = np.array(col, dtype=object)
+            values[values == ""] = np.nan
+            columns.append(pa.chunked_array([pa.array(values.astype("float64"), from_pandas=True)]))
             continue
-        if all(isinstance(v, dt.datetime) for v in filled) or all(
-            isinstance(v, dt.date) and not isinstance(v, dt.datetime) for v in filled
-        ):
-            kind = "datetime" if isinstance(filled[0], dt.datetime) else "date"
+        if filled_kinds and (filled_kinds <= {dt.datetime} or filled_kinds <= {dt.date}):
+            kind = "datetime" if dt.datetime in filled_kinds else "date"
             native[str(j)] = (
                 kind,
-                pd.Series(pd.to_datetime([None if v == "" else v for v in values])),
+                pd.Series(pd.to_datetime([None if v == "" else v for v in col])),
             )
-        elif all(isinstance(v, int | float) and not isinstance(v, bool) for v in filled):
-            arr = np.array([np.nan if v is None or v == "" else float(v) for v in values])
-            native[str(j)] = ("number", pd.Series(arr))
-    return native
+        if kinds <= {str}:
+            columns.append(pa.chunked_array([pa.array(list(col), type=pa.string())]))
+        else:
+            columns.append(
+                pa.chunked_array([pa.array([_cell_text(v) for v in col], type=pa.string())])
+            )
+    return columns, native
