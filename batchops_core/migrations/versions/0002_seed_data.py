@@ -78,7 +78,7 @@ KNOWN_ERRORS = [
     ),
     (
         "Database busy",
-        r"(?i)(database is locked|connection (refused|reset)|timeout)",
+        r"(?i)(database is locked|connection (refused|reset|lost)|could not connect|lock timeout)",
         None,
         "high",
         "infrastructure",
