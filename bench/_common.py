@@ -83,3 +83,10 @@ def best(module: str, scenario: str, *args: str, repeat: int = 1) -> dict[str, A
 
 def ratio(a: float, b: float) -> str:
     return f"{a / b:.2f}x" if b else "n/a"
+
+
+def load_note() -> str:
+    """The machine's load average, printed with the figures: on a shared 2-core machine a load
+    above 2 means other work competed with the benchmark (parallel speedups shrink first)."""
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.1f} (1 min), {five:.1f} (5 min) on {os.cpu_count()} cores"

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench._common import best, child_report, out_dir, ratio
+from bench._common import best, child_report, load_note, out_dir, ratio
 
 ROWS = int(os.environ.get("BENCH_XLSX_ROWS", "50000"))
 MODULE = "bench.bench_pipeline_xlsx"
@@ -33,12 +33,29 @@ def generate() -> Path:
     ws = wb.create_sheet("Grades")
     ws.append(["Term 1 gradebook, exported by the SIS"])
     ws.append([])
-    ws.append(["Student ID", "First Name", "Last Name", "Class", "Subject", "Term",
-               *[f"Score {k}" for k in range(1, 7)]])
+    ws.append(
+        [
+            "Student ID",
+            "First Name",
+            "Last Name",
+            "Class",
+            "Subject",
+            "Term",
+            *[f"Score {k}" for k in range(1, 7)],
+        ]
+    )
     for i in range(ROWS):
-        ws.append([f"S{i:06d}", rng.choice(["Ana", "Ben", "Dev"]), rng.choice(["Kim", "Rossi"]),
-                   rng.choice(["9A", "9B", "10A"]), rng.choice(["Maths", "English"]), "T1",
-                   *[round(rng.uniform(0, 100), 1) for _ in range(6)]])
+        ws.append(
+            [
+                f"S{i:06d}",
+                rng.choice(["Ana", "Ben", "Dev"]),
+                rng.choice(["Kim", "Rossi"]),
+                rng.choice(["9A", "9B", "10A"]),
+                rng.choice(["Maths", "English"]),
+                "T1",
+                *[round(rng.uniform(0, 100), 1) for _ in range(6)],
+            ]
+        )
     wb.save(path)
     return path
 
@@ -65,15 +82,22 @@ def child(scenario: str, path: str) -> None:
 
 
 def main() -> None:
+    print(load_note())
     path = generate()
     print(f"input: {path.name}, {ROWS:,} rows x 12 columns, {path.stat().st_size / 1024**2:.1f} MB")
     base = best(MODULE, "raw", str(path), repeat=2)
     mine = best(MODULE, "ours", str(path), repeat=2)
-    print(f"  raw python-calamine to_python : {base['seconds']:.2f} s (cpu {base['cpu_seconds']:.2f})")
-    print(f"  BatchOps load + typing        : {mine['seconds']:.2f} s (cpu {mine['cpu_seconds']:.2f}),"
-          f" {mine['rows']:,} rows")
-    print(f"  ratio {ratio(mine['seconds'], base['seconds'])} wall, "
-          f"{ratio(mine['cpu_seconds'], base['cpu_seconds'])} cpu (goal <= 1.5x)")
+    print(
+        f"  raw python-calamine to_python : {base['seconds']:.2f} s (cpu {base['cpu_seconds']:.2f})"
+    )
+    print(
+        f"  BatchOps load + typing        : {mine['seconds']:.2f} s (cpu {mine['cpu_seconds']:.2f}),"
+        f" {mine['rows']:,} rows"
+    )
+    print(
+        f"  ratio {ratio(mine['seconds'], base['seconds'])} wall, "
+        f"{ratio(mine['cpu_seconds'], base['cpu_seconds'])} cpu (goal <= 1.5x)"
+    )
 
 
 if __name__ == "__main__":
