@@ -91,8 +91,8 @@ def main() -> None:
         f"  raw python-calamine to_python : {base['seconds']:.2f} s (cpu {base['cpu_seconds']:.2f})"
     )
     print(
-        f"  BatchOps load + typing        : {mine['seconds']:.2f} s (cpu {mine['cpu_seconds']:.2f}),"
-        f" {mine['rows']:,} rows"
+        f"  BatchOps load + typing        : {mine['seconds']:.2f} s "
+        f"(cpu {mine['cpu_seconds']:.2f}), {mine['rows']:,} rows"
     )
     print(
         f"  ratio {ratio(mine['seconds'], base['seconds'])} wall, "
