@@ -14,6 +14,7 @@ lines) is re-joined with a space.
 
 from __future__ import annotations
 
+import multiprocessing
 import re
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
@@ -233,6 +234,16 @@ def _place(words: list[dict[str, Any]], spans: list[tuple[float, float]]) -> lis
     return [" ".join(ws) for ws in out]
 
 
+def _page_context() -> multiprocessing.context.BaseContext:
+    """Page workers fork from a clean server process (this process may hold Arrow's threads,
+    and forking a threaded process can deadlock the child)."""
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["pdfplumber", "batchops_core.pipeline.load_pdf"])
+        return ctx
+    return multiprocessing.get_context("spawn")
+
+
 def load_pdf(path: Path, options: dict[str, Any], processes: int = 1) -> Loaded:
     n = page_count(path)
     if n == 0:
@@ -242,7 +253,7 @@ def load_pdf(path: Path, options: dict[str, Any], processes: int = 1) -> Loaded:
     if processes > 1 and n >= PARALLEL_MIN_PAGES:
         step = -(-n // (processes * 2))
         ranges = [(str(path), s, min(s + step, n)) for s in range(0, n, step)]
-        with ProcessPoolExecutor(max_workers=processes) as pool:
+        with ProcessPoolExecutor(max_workers=processes, mp_context=_page_context()) as pool:
             parts = list(pool.map(parse_pages, *zip(*ranges, strict=True)))
         pages = [p for part in parts for p in part]
     else:

@@ -13,6 +13,7 @@ never computed them have none — that is logged, not guessed).
 from __future__ import annotations
 
 import datetime as dt
+import re
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -92,6 +93,25 @@ def check_container(path: Path, max_inflated: int = MAX_INFLATED) -> str:
             hint="Upload the .xlsx itself, not an archive containing it.",
         )
     return "xlsx"
+
+
+_UNCACHED = re.compile(rb"<f[^>]*(?:/>|>[^<]*</f>)\s*(?:<v\s*/>|<v>\s*</v>)?\s*</c>")
+
+
+def uncached_formulas(path: Path, limit: int = 20 * 1024 * 1024) -> int:
+    """Count formula cells saved without a value (calamine and openpyxl both read them as
+    empty); only for workbooks whose sheets inflate to at most `limit` bytes."""
+    count = 0
+    try:
+        with zipfile.ZipFile(path) as zf:
+            sheets = [i for i in zf.infolist() if i.filename.startswith("xl/worksheets/")]
+            if sum(i.file_size for i in sheets) > limit:
+                return 0
+            for info in sheets:
+                count += len(_UNCACHED.findall(zf.read(info)))
+    except (zipfile.BadZipFile, OSError):
+        return 0
+    return count
 
 
 def _nonempty(row: list[Any]) -> int:
@@ -176,11 +196,18 @@ def load_xlsx(path: Path, options: dict[str, Any]) -> Loaded:
     row_numbers = np.arange(first_row, first_row + len(data), dtype=np.int64)
     header = [_header_text(v) for v in header_row[:width]]
     columns, native = _columns(data, width, header)
+    uncached = uncached_formulas(path) if kind == "xlsx" else 0
     log = [f"format: {kind}", f"sheet: {sheet_name}", f"header row: {header_at + 1}"]
     if merged:
         log.append(f"merged header cells spread: {merged}")
     if footers:
         log.append(f"footnote rows after the data dropped: {footers}")
+    if uncached:
+        log.append(
+            f"warning: {uncached} formula cells have no saved value (the file was written by a "
+            "program that does not calculate formulas) and read as empty; open and save it in "
+            "Excel or LibreOffice to fill them"
+        )
     return Loaded(
         header=header,
         columns=columns,

@@ -306,6 +306,9 @@ async def _step_done(
         values: dict[str, Any] = {"heartbeat_at": now}
         if stage == Stage.STANDARDIZE:
             values["rows_in"] = outcome.rows_in
+        if stage == Stage.TRANSFORM:
+            plan = {k: v for k, v in outcome.data.items() if k in ("plan", "instruction")}
+            values["result"] = plan  # the custom plan's instruction note lives on the run
         await session.execute(update(JobRun).where(JobRun.id == run_id).values(**values))
 
 
@@ -343,6 +346,8 @@ async def _finish(
         )
         if not moved.rowcount:  # type: ignore[attr-defined]
             raise _Lost
+        earlier = await session.scalar(select(JobRun.result).where(JobRun.id == run_id)) or {}
+        keys = ("status", "report_csv", "report_pdf", "fixlist_csv", "fixlist_xlsx", "rows_out")
         await session.execute(
             update(JobRun)
             .where(JobRun.id == run_id)
@@ -351,17 +356,7 @@ async def _finish(
                 finished_at=now,
                 heartbeat_at=now,
                 rows_out=data.get("rows_out"),
-                result={
-                    k: data.get(k)
-                    for k in (
-                        "status",
-                        "report_csv",
-                        "report_pdf",
-                        "fixlist_csv",
-                        "fixlist_xlsx",
-                        "rows_out",
-                    )
-                },
+                result={**earlier, **{k: data.get(k) for k in keys}},
             )
         )
     await _event(settings, upload_id, status, Stage.PUBLISH)

@@ -259,7 +259,7 @@ def _transform(ctx: StageContext) -> StageOutcome:
         len(frame),
         len(applied.frame),
         [f"plan: {plan.describe()}", *applied.log],
-        {"plan": plan.describe()},
+        {"plan": plan.describe(), **applied.extra},
     )
 
 

@@ -282,3 +282,37 @@ async def test_wrong_delimiter_is_remediated_automatically(
     row = await upload_row(db, info.id)
     assert row.status == UploadStatus.PUBLISHED
     assert row.process_config["read_options"]["delimiter"] == ";"
+
+
+async def test_custom_plan_note_is_stored_on_the_run(
+    db: Database, db_settings: Settings, user: Any, tmp_path: Path
+) -> None:
+    path = put(tmp_path, "g.csv", GRADEBOOK)
+    plan = {"instruction": "send to the principal before Friday"}
+    info = await intake_file(db, db_settings, user, path, plan_mode="custom", plan_config=plan)
+    outcome = await run_upload(db, db_settings, info.id, worker="w")
+    async with db.session() as session:
+        run = await session.get(JobRun, outcome.run_id)
+    assert run is not None and run.result is not None
+    assert run.result["instruction"] == "send to the principal before Friday"
+    assert run.result["status"] == "published" and outcome.succeeded
+
+
+async def test_pool_work_does_not_block_the_event_loop() -> None:
+    import time
+
+    from batchops_core.pipeline.pool import run_in_pool, warm_up
+
+    await warm_up()
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    task = asyncio.create_task(ticker())
+    await run_in_pool(time.sleep, 0.6)  # blocking work, as pandas or pdfplumber would be
+    task.cancel()
+    assert ticks >= 10  # a blocked loop would not have ticked at all

@@ -154,3 +154,19 @@ def test_every_sample_is_covered() -> None:
     names = {p.name for p in SAMPLES.iterdir() if p.suffix != ".md"}
     source = Path(__file__).read_text(encoding="utf-8")
     assert {n for n in names if n not in source} == set()
+
+
+def test_formulas_without_saved_values_are_reported(
+    tmp_path: Path, run: Callable[..., Ran]
+) -> None:
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["student_id", "maths", "english", "total"])
+    for i in range(2, 6):
+        ws.append([f"S{i}", 50 + i, 60, f"=B{i}+C{i}"])  # openpyxl never computes formulas
+    path = tmp_path / "formulas.xlsx"
+    wb.save(path)
+    ran = run(path)
+    assert any("4 formula cells have no saved value" in line for line in ran.log("standardize"))
