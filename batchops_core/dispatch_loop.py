@@ -5,7 +5,8 @@ Each due firing is claimed by `schedules.advance_job` (a conditional UPDATE on `
 several daemons only the one whose update matched enqueues it, and the deterministic arq job id
 (`firing_job_id`) makes a second enqueue of the same firing a no-op as well. The claim and the
 enqueue share one transaction: if the enqueue fails (Redis down), the claim rolls back and the
-firing is retried on the next pass instead of being lost.
+firing is retried on the next pass instead of being lost (a firing enqueued before the failure is
+deduplicated by its job id, or by `run_schedule`'s check for a run of that firing).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from batchops_core.queue import Dispatcher
 log = logging.getLogger(__name__)
 
 DEFAULT_INTERVAL = 1.0
+CHUNK = 100
 
 
 @dataclass
@@ -35,39 +37,52 @@ class DispatchReport:
 async def dispatch_due(
     db: Database, dispatcher: Dispatcher, *, now: datetime | None = None
 ) -> DispatchReport:
-    """Enqueue every due firing this process wins; return what it enqueued."""
+    """Enqueue every due firing this process wins; return what it enqueued.
+
+    Firings are claimed in chunks of `CHUNK`, one transaction each: a daemon that loses the race
+    waits once on the winner's row locks and then finds every claim taken, instead of walking
+    the same rows in lock-step with it.
+    """
     now = now or utcnow()
     report = DispatchReport()
     async with db.session() as session:
         due = await schedules.due_jobs(session, now)
     prefix = dispatcher.settings.redis.prefix
-    for firing in due:
+    for start in range(0, len(due), CHUNK):
+        won = []
         async with db.session() as session:
-            won = await schedules.advance_job(
-                session, job_id=firing.job_id, fired_for=firing.scheduled_for, now=now
+            for firing in due[start : start + CHUNK]:
+                if await schedules.advance_job(
+                    session, job_id=firing.job_id, fired_for=firing.scheduled_for, now=now
+                ):
+                    won.append(firing)
+                else:
+                    report.skipped += 1
+            await asyncio.gather(
+                *(
+                    dispatcher.enqueue(
+                        "run_schedule",
+                        f.job_id,
+                        f.scheduled_for.isoformat(),
+                        job_id=schedules.firing_job_id(f.job_id, f.scheduled_for, prefix=prefix),
+                    )
+                    for f in won
+                )
             )
-            if not won:
-                report.skipped += 1
-                continue
-            await dispatcher.enqueue(
-                "run_schedule",
-                firing.job_id,
-                firing.scheduled_for.isoformat(),
-                job_id=schedules.firing_job_id(firing.job_id, firing.scheduled_for, prefix=prefix),
+        report.enqueued.extend((f.job_id, f.scheduled_for) for f in won)
+        for firing in won:
+            await events.publish(
+                dispatcher.settings,
+                events.Event(
+                    type="schedule.updated",
+                    id=firing.job_id,
+                    status="fired",
+                    data={
+                        "scheduled_for": firing.scheduled_for.isoformat(),
+                        "lateness_seconds": round(firing.lateness_seconds, 3),
+                    },
+                ),
             )
-        report.enqueued.append((firing.job_id, firing.scheduled_for))
-        await events.publish(
-            dispatcher.settings,
-            events.Event(
-                type="schedule.updated",
-                id=firing.job_id,
-                status="fired",
-                data={
-                    "scheduled_for": firing.scheduled_for.isoformat(),
-                    "lateness_seconds": round(firing.lateness_seconds, 3),
-                },
-            ),
-        )
     return report
 
 

@@ -61,8 +61,9 @@ def channel(settings: Settings) -> str:
 
 
 _local_queues: set[asyncio.Queue[Event]] = set()
-LINGER = 0.001
-"""Seconds an event waits to share a Redis pipeline with others (bounded latency cost)."""
+LINGER = 0.0
+"""Seconds an event waits for company; 0 still pipelines the events of one loop iteration
+and, measured, keeps p50 latency lowest (bench/bench_events.py)."""
 
 
 class _Publisher:

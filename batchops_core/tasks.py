@@ -17,6 +17,7 @@ import dataclasses
 import logging
 import socket
 from collections.abc import Awaitable, Callable
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -100,8 +101,8 @@ def is_transient(exc: BaseException) -> bool:
             text = str(orig or exc).lower()
             return any(s in text for s in ("locked", "busy", "connection", "closed", "timeout"))
         return False
-    if isinstance(exc, socket.gaierror):
-        return True
+    if isinstance(exc, socket.gaierror | BrokenProcessPool):
+        return True  # a pool worker killed (e.g. out of memory): retry, bounded by max_tries
     try:
         from redis.exceptions import ConnectionError as RedisConnectionError
         from redis.exceptions import TimeoutError as RedisTimeoutError

@@ -51,7 +51,7 @@ async def _serve(settings: Settings) -> int:
         await check_database(db, settings)
         if settings.uses_redis:
             await check_redis(settings)
-        daemon = Daemon(settings, db)
+        daemon = Daemon(settings, db, warm_pool=True)
         daemon.install_signal_handlers()
         if settings.uses_redis:
             log.info(

@@ -74,6 +74,7 @@ class Daemon:
         retry_backoff: float = 2.0,
         schedule_interval: float = 1.0,
         metrics_port: int | None = None,
+        warm_pool: bool = False,
     ) -> None:
         self.settings = settings
         self.db = db
@@ -82,6 +83,7 @@ class Daemon:
         self.schedule_interval = schedule_interval
         self.metrics_port = settings.worker.metrics_port if metrics_port is None else metrics_port
         self.stop_event = asyncio.Event()
+        self.warm_pool = warm_pool
         self.dispatcher: Dispatcher | None = None
         self.heartbeat: Heartbeat | None = None
         self.metrics = Metrics()
@@ -130,6 +132,8 @@ class Daemon:
                 self.db, self.dispatcher, interval=self.schedule_interval, stop=self.stop_event
             ),
         )
+        if self.warm_pool:
+            self._spawn("warm-up", self._warm_up())
         interval = systemd.watchdog_interval()
         if interval:
             self._spawn("watchdog", self._every(interval, self._watchdog))
@@ -160,6 +164,15 @@ class Daemon:
         elif self.dispatcher is not None:
             depth = self.dispatcher.running
         await self.metrics.refresh(self.db, self.settings, depth)
+
+    async def _warm_up(self) -> None:
+        """Start the pipeline's process pool now, so the first upload does not pay the imports."""
+        try:
+            from batchops_core.pipeline.pool import warm_up
+
+            await warm_up()
+        except Exception as exc:
+            log.warning("could not warm the pipeline pool: %s", exc)
 
     async def _watchdog(self) -> None:
         systemd.notify("WATCHDOG=1")

@@ -15,6 +15,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -97,6 +99,47 @@ async def environment(max_jobs: int = 100) -> AsyncIterator[tuple[Settings, Data
         await client.aclose()
         if pg_name:
             await _pg_exec(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
+
+
+def write_config(settings: Settings, path: Path) -> Path:
+    """A config.toml reproducing `settings`, for daemon subprocesses."""
+    w = settings.worker
+    lines = [
+        f'data_dir = "{settings.data_dir}"',
+        f'[database]\nurl = "{settings.database.url}"',
+        f'[redis]\nurl = "{settings.redis.url}"\nprefix = "{settings.redis.prefix}"',
+        "[worker]",
+        *(f"{f.name} = {getattr(w, f.name)!r}".replace("'", '"') for f in dataclasses.fields(w)),
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def start_daemon(config: Path, log: Path) -> subprocess.Popen[bytes]:
+    """`batchops-daemon --config …` as a subprocess, output to `log`."""
+    out = open(log, "wb")  # noqa: SIM115 - the child keeps it
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "batchops_daemon.main",
+            "--config",
+            str(config),
+            "--log-level",
+            "WARNING",
+        ],
+        stdout=out,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def stop_daemon(process: subprocess.Popen[bytes]) -> None:
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 async def noop(ctx: dict[str, Any]) -> None:
