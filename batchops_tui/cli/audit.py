@@ -10,8 +10,7 @@ from zoneinfo import ZoneInfo
 from batchops_core.audit import list_audit
 from batchops_core.clock import utcnow
 from batchops_core.errors import ValidationFailed
-from batchops_tui.cli.common import EXIT_OK, Cli, table
-from batchops_tui.cli.users import cli_actor
+from batchops_tui.cli.common import EXIT_OK, Cli, shell_operator, table
 
 _AGE = re.compile(r"^(\d+)\s*([mhdw])$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -61,7 +60,7 @@ async def audit_command(args: argparse.Namespace, cli: Cli) -> int:
     async with db.session() as session:
         page = await list_audit(
             session,
-            actor=cli_actor(),
+            actor=shell_operator(),
             action=args.action,
             actor_name=args.user,
             target=args.target,

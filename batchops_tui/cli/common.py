@@ -14,7 +14,9 @@ from typing import Any, TextIO
 
 from batchops_core.config import Settings
 from batchops_core.db import Database, open_database
+from batchops_core.enums import Role
 from batchops_core.migrate import ensure_current
+from batchops_core.permissions import Actor
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -53,6 +55,50 @@ class Cli:
 
 
 Handler = Callable[[Any, Cli], Awaitable[int]]
+
+
+def shell_operator() -> Actor:
+    """Whoever runs the CLI without `--as`: an admin named after the OS login (`cli:<login>`).
+
+    The CLI is an administrator's tool: whoever can read the configuration can reach the database
+    directly, so the CLI trusts them as an admin and the audit trail names their login.
+    """
+    import getpass
+
+    try:
+        login = getpass.getuser()
+    except (KeyError, OSError):
+        login = "unknown"
+    return Actor(id=None, username=f"cli:{login}"[:64], role=Role.ADMIN)
+
+
+async def signed_in_actor(cli: Cli, username: str | None, *, password_stdin: bool) -> Actor:
+    """`--as USER` signs in like the TUI (audit, lockout) and acts with that account's role."""
+    import os
+
+    from batchops_core.accounts import authenticate
+    from batchops_core.errors import AuthenticationFailed
+
+    if not username:
+        return shell_operator()
+    password = (
+        sys.stdin.readline().rstrip("\r\n")
+        if password_stdin
+        else os.environ.get("BATCHOPS_PASSWORD", "")
+    )
+    if not password:
+        raise AuthenticationFailed(
+            f"--as {username} needs a password: use --password-stdin or set BATCHOPS_PASSWORD."
+        )
+    db = await cli.database()
+    async with db.sessions() as session:
+        try:
+            user = await authenticate(
+                session, username=username, password=password, policy=cli.settings.security
+            )
+        finally:
+            await session.commit()  # failures and lockouts are recorded too
+    return user.actor
 
 
 def table(rows: list[list[str]], headers: list[str]) -> str:

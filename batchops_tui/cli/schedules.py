@@ -1,9 +1,10 @@
 """`batchops schedule list|add|edit|enable|disable|run-now|next` for scripts.
 
-Who is acting: `--as USER` (or `BATCHOPS_USER`) with the password from `--password-stdin` or
-`BATCHOPS_PASSWORD`, checked like a TUI sign-in (audit row, lockout). Reading (`list`, `next`)
-works without signing in; `add`, `edit`, `enable` and `disable` need an admin, `run-now` any
-signed-in account. The core services enforce the same rules whatever the caller.
+Who is acting: without `--as`, the shell operator (an admin named after the OS login, like every
+`batchops` command); with `--as USER` (or `BATCHOPS_USER`) and the password from
+`--password-stdin` or `BATCHOPS_PASSWORD`, that account, signed in like the TUI (audit row,
+lockout) and held to its role: `add`, `edit`, `enable` and `disable` need an admin. The core
+services enforce the same rules whatever the caller.
 
 Exit status: 0 success, 1 refused or failed (one line on stderr), 2 usage error.
 """
@@ -18,11 +19,8 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from batchops_core.accounts import authenticate
 from batchops_core.clock import utcnow
-from batchops_core.enums import Role
-from batchops_core.errors import AuthenticationFailed, ValidationFailed
-from batchops_core.permissions import Actor
+from batchops_core.errors import ValidationFailed
 from batchops_core.queue import Dispatcher
 from batchops_core.schedules import next_runs, validate_cron
 from batchops_core.services.schedules import (
@@ -34,10 +32,7 @@ from batchops_core.services.schedules import (
     set_schedule_enabled,
     update_schedule,
 )
-from batchops_tui.cli.common import EXIT_OK, EXIT_USAGE, Cli, table
-
-READER = Actor(id=None, username="cli", role=Role.USER)
-"""Who reads when nobody signed in: the rights of the least privileged role."""
+from batchops_tui.cli.common import EXIT_OK, EXIT_USAGE, Cli, signed_in_actor, table
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -147,34 +142,6 @@ def _task_arguments(args: argparse.Namespace) -> dict[str, Any] | None:
     return values
 
 
-async def _actor(args: argparse.Namespace, cli: Cli, *, required: bool) -> Actor:
-    """The signed-in account, or the read-only reader when signing in is optional."""
-    if not args.as_user:
-        if required:
-            raise AuthenticationFailed(
-                "this command needs an account: add --as USER (password from --password-stdin "
-                "or BATCHOPS_PASSWORD)."
-            )
-        return READER
-    if args.password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    else:
-        password = os.environ.get("BATCHOPS_PASSWORD", "")
-    if not password:
-        raise AuthenticationFailed(
-            "no password given: use --password-stdin or set BATCHOPS_PASSWORD."
-        )
-    db = await cli.database()
-    async with db.sessions() as session:
-        try:
-            user = await authenticate(
-                session, username=args.as_user, password=password, policy=cli.settings.security
-            )
-        finally:
-            await session.commit()  # failures and lockouts are recorded too
-    return user.actor
-
-
 def _when(value: datetime | None, tz: str = "UTC") -> str:
     if value is None:
         return "-"
@@ -208,7 +175,7 @@ def _show(cli: Cli, verb: str, row: ScheduleRow) -> None:
 
 
 async def list_command(args: argparse.Namespace, cli: Cli) -> int:
-    actor = await _actor(args, cli, required=False)
+    actor = await signed_in_actor(cli, args.as_user, password_stdin=args.password_stdin)
     db = await cli.database()
     rows: list[ScheduleRow] = []
     async with db.session() as session:
@@ -247,7 +214,7 @@ async def list_command(args: argparse.Namespace, cli: Cli) -> int:
 
 
 async def add_command(args: argparse.Namespace, cli: Cli) -> int:
-    actor = await _actor(args, cli, required=True)
+    actor = await signed_in_actor(cli, args.as_user, password_stdin=args.password_stdin)
     arguments = _task_arguments(args)
     db = await cli.database()
     async with db.session() as session:
@@ -267,7 +234,7 @@ async def add_command(args: argparse.Namespace, cli: Cli) -> int:
 
 
 async def edit_command(args: argparse.Namespace, cli: Cli) -> int:
-    actor = await _actor(args, cli, required=True)
+    actor = await signed_in_actor(cli, args.as_user, password_stdin=args.password_stdin)
     changes: dict[str, Any] = {
         key: value
         for key, value in (
@@ -296,7 +263,7 @@ async def edit_command(args: argparse.Namespace, cli: Cli) -> int:
 
 
 async def toggle_command(args: argparse.Namespace, cli: Cli) -> int:
-    actor = await _actor(args, cli, required=True)
+    actor = await signed_in_actor(cli, args.as_user, password_stdin=args.password_stdin)
     db = await cli.database()
     async with db.session() as session:
         found = await find_schedule(session, actor=actor, ref=args.schedule)
@@ -308,7 +275,7 @@ async def toggle_command(args: argparse.Namespace, cli: Cli) -> int:
 
 
 async def run_now_command(args: argparse.Namespace, cli: Cli) -> int:
-    actor = await _actor(args, cli, required=True)
+    actor = await signed_in_actor(cli, args.as_user, password_stdin=args.password_stdin)
     db = await cli.database()
     async with db.session() as session:
         found = await find_schedule(session, actor=actor, ref=args.schedule)
@@ -336,7 +303,7 @@ async def next_command(args: argparse.Namespace, cli: Cli) -> int:
     if args.cron:
         cron, tz, label = args.cron, args.tz, f"'{args.cron}' {args.tz}"
     else:
-        actor = await _actor(args, cli, required=False)
+        actor = await signed_in_actor(cli, args.as_user, password_stdin=args.password_stdin)
         db = await cli.database()
         async with db.session() as session:
             row = await find_schedule(session, actor=actor, ref=args.schedule)

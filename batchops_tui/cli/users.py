@@ -1,14 +1,13 @@
 """`batchops user …`: create and administer accounts from a shell.
 
 The CLI acts with the trust of whoever can read the configuration (and so reach the database):
-an admin actor named after the operating-system user (`cli:<login>`), so the audit trail says who
-ran it. Every refusal is one sentence and exit status 1; nothing is changed before all checks pass.
+`common.shell_operator()`, an admin named after the OS login, so the audit trail says who ran it.
+Every refusal is one sentence and exit status 1; nothing is changed before all checks pass.
 """
 
 from __future__ import annotations
 
 import argparse
-import getpass
 import sys
 from datetime import datetime
 
@@ -17,20 +16,17 @@ from batchops_core.accounts import UserInfo
 from batchops_core.clock import utcnow
 from batchops_core.enums import Role
 from batchops_core.errors import ValidationFailed
-from batchops_core.permissions import Actor
 from batchops_core.services import users as user_service
-from batchops_tui.cli.common import EXIT_FAILED, EXIT_OK, Cli, read_password, table
+from batchops_tui.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    Cli,
+    read_password,
+    shell_operator,
+    table,
+)
 
 ROLE_CHOICES = "|".join(r.value for r in Role)
-
-
-def cli_actor() -> Actor:
-    """The shell operator, acting as an admin (see the module docstring)."""
-    try:
-        login = getpass.getuser()
-    except (KeyError, OSError):
-        login = "unknown"
-    return Actor(id=None, username=f"cli:{login}"[:64], role=Role.ADMIN)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -99,7 +95,7 @@ async def add_command(args: argparse.Namespace, cli: Cli) -> int:
         user = await user_service.create_account(
             db,
             cli.settings,
-            actor=cli_actor(),
+            actor=shell_operator(),
             username=name,
             email=email,
             role=role,
@@ -121,7 +117,7 @@ async def add_command(args: argparse.Namespace, cli: Cli) -> int:
 async def list_command(args: argparse.Namespace, cli: Cli) -> int:
     db = await cli.database()
     async with db.session() as session:
-        found = await accounts.list_users(session, actor=cli_actor())
+        found = await accounts.list_users(session, actor=shell_operator())
     now = utcnow()
     if args.json:
         cli.print_json(
@@ -160,7 +156,9 @@ async def set_role_command(args: argparse.Namespace, cli: Cli) -> int:
     db = await cli.database()
     async with db.session() as session:
         before = (await accounts.get_user(session, args.name)).role
-        user = await accounts.set_role(session, actor=cli_actor(), username=args.name, role=role)
+        user = await accounts.set_role(
+            session, actor=shell_operator(), username=args.name, role=role
+        )
     if before is role:
         cli.print(f"'{user.username}' is already {role.value}; nothing changed.")
     else:
@@ -170,7 +168,7 @@ async def set_role_command(args: argparse.Namespace, cli: Cli) -> int:
 
 async def admin_command(args: argparse.Namespace, cli: Cli) -> int:
     db = await cli.database()
-    actor = cli_actor()
+    actor = shell_operator()
     if args.action == "reset-password":
         await user_service.force_password_reset(db, cli.settings, actor=actor, username=args.name)
         cli.print(

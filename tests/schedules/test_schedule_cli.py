@@ -74,12 +74,12 @@ def test_list_and_next_work_without_signing_in(
     assert code == 2 and "either a schedule" in one_line(err)
 
 
-def test_changes_need_an_admin_account(
+def test_signed_in_changes_need_an_admin_account(
     cli_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     argv = ("add", "Backup at noon", "--task", "run_daily_backup", "--cron", "0 12 * * *")
-    code, _, err = run(capsys, cli_env, *argv)
-    assert code == 1 and "needs an account: add --as USER" in one_line(err)
+    code, _, err = run(capsys, cli_env, *argv, "--as", "admin1")
+    assert code == 1 and "--as admin1 needs a password" in one_line(err)
     code, _, err = run(
         capsys, cli_env, *argv, "--as", "moderator1", "--password-stdin", stdin=TEST_PASSWORD + "\n"
     )
@@ -102,6 +102,20 @@ def test_changes_need_an_admin_account(
         assert code == 1 and "may not create or edit schedules" in one_line(err)
     code, out, _ = run(capsys, cli_env, "list", "--json", "--search", "noon")
     assert json.loads(out) == []
+
+
+def test_shell_operator_acts_as_admin(
+    cli_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ("add", "Backup at noon", "--task", "run_daily_backup", "--cron", "0 12 * * *")
+    code, out, err = run(capsys, cli_env, *argv)
+    assert code == 0, err
+    code, out, _ = run(capsys, cli_env, "list", "--json", "--search", "noon")
+    assert [row["name"] for row in json.loads(out)] == ["Backup at noon"]
+    code, _, err = run(capsys, cli_env, "disable", "Backup at noon")
+    assert code == 0, err
+    code, out, _ = run(capsys, cli_env, "list", "--json", "--search", "noon")
+    assert json.loads(out)[0]["enabled"] is False
 
 
 def test_admin_adds_edits_disables_and_enables(
@@ -167,8 +181,6 @@ def test_run_now_queues_on_redis(
 ) -> None:
     cli_env.setenv("BATCHOPS_REDIS_URL", redis_settings.redis.url)  # type: ignore[attr-defined]
     cli_env.setenv("BATCHOPS_REDIS_PREFIX", redis_settings.redis.prefix)  # type: ignore[attr-defined]
-    code, _, err = run(capsys, cli_env, "run-now", "Nightly backup")
-    assert code == 1 and "needs an account" in one_line(err)
     code, out, err = run(
         capsys,
         cli_env,
