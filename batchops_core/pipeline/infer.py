@@ -65,8 +65,22 @@ def clean_text(arr: pa.Array | pa.ChunkedArray) -> pa.ChunkedArray:
         arr = pa.chunked_array([arr])
     if arr.type != pa.string() and arr.type != pa.large_string():
         arr = pc.cast(arr, pa.string())
+    if not _needs_trim(arr):
+        # the CSV reader already turned empty cells into nulls; nothing to copy
+        empty = pc.equal(arr, "")
+        if not pc.any(empty).as_py():
+            return arr
+        return pc.if_else(empty, pa.scalar(None, arr.type), arr)
     trimmed = pc.utf8_trim_whitespace(arr)
-    return pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
+    return pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, trimmed.type), trimmed)
+
+
+def _needs_trim(arr: pa.ChunkedArray) -> bool:
+    """Whether any cell starts or ends with blank space (cheap prefix/suffix tests, no copy)."""
+    for blank in (" ", "\t"):
+        if pc.any(pc.starts_with(arr, blank)).as_py() or pc.any(pc.ends_with(arr, blank)).as_py():
+            return True
+    return False
 
 
 def _missing_mask(arr: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -130,14 +144,16 @@ def fast_numeric(name: str, arr: pa.ChunkedArray) -> ColumnResult | None:
 def _from_numbers(arr: pa.ChunkedArray) -> ColumnResult:
     """A column the reader already parsed as numbers: integers when every value is whole."""
     values = arr.to_numpy() if arr.null_count == 0 else arr.to_pandas().to_numpy(dtype="float64")
-    finite = values[~np.isnan(values)] if values.dtype.kind == "f" else values
+    if values.dtype.kind != "f":
+        return ColumnResult(pd.Series(values), "integer")
+    finite = values[~np.isnan(values)] if arr.null_count else values
     whole = (
         finite.size > 0
-        and bool(np.all(np.mod(finite, 1) == 0))
-        and bool(np.all(np.abs(finite) < 2**53))
+        and bool(np.array_equal(np.floor(finite), finite))
+        and bool(np.abs(finite).max() < 2**53)
     )
     if not whole:
-        return ColumnResult(pd.Series(values, dtype="float64"), "number")
+        return ColumnResult(pd.Series(values, dtype="float64", copy=False), "number")
     if arr.null_count:
         return ColumnResult(pd.Series(values).astype("Int64"), "integer")
     return ColumnResult(pd.Series(values.astype("int64")), "integer")

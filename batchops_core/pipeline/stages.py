@@ -459,8 +459,18 @@ def run_stage(stage: Stage | str, ctx: StageContext) -> StageOutcome:
             f"{type(exc).__name__}: {str(exc)[:500]}",
             hint="This is a BatchOps defect; report it with the upload id.",
         ) from exc
+    finally:
+        _release_memory()
     outcome.duration_ms = round(1000 * (time.perf_counter() - started), 1)
     return outcome
+
+
+def _release_memory() -> None:
+    """Hand Arrow's freed buffers back to the OS between stages: a warm worker otherwise keeps
+    the high-water mark of the biggest file it ever read."""
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
 
 
 def run_all(ctx: StageContext, from_stage: Stage | None = None) -> list[StageOutcome]:

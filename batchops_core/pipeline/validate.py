@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from batchops_core.enums import Stage
 from batchops_core.pipeline import errors as E
@@ -119,6 +121,19 @@ def check_columns(frame: pd.DataFrame, schema: dict[str, str], req: Requirements
             )
 
 
+def _duplicated(col: pd.Series) -> np.ndarray:
+    """Repeats of an earlier key. Counting distinct values first (Arrow's hash) is cheaper than
+    marking duplicates row by row, and a clean gradebook has none to mark."""
+    try:
+        arrow = pa.chunked_array(pa.array(col.array))
+        distinct = len(pc.unique(arrow.drop_null()))
+        if distinct == len(arrow) - arrow.null_count:
+            return np.zeros(len(col), dtype=bool)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
+        pass
+    return col.duplicated(keep="first").to_numpy()
+
+
 def _key_problems(frame: pd.DataFrame, key: str) -> list[dict[str, Any]]:
     col = frame[key]
     text = col.astype("str") if col.dtype != "str" else col
@@ -147,7 +162,7 @@ def _key_problems(frame: pd.DataFrame, key: str) -> list[dict[str, Any]]:
                 "expected": "letters, digits, - _ / .",
             }
         )
-    dup = filled & col.duplicated(keep="first").to_numpy()
+    dup = filled & _duplicated(col)
     for i in np.flatnonzero(dup):
         out.append(
             {
