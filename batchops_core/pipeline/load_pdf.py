@@ -269,6 +269,27 @@ def _page_list(numbers: list[int]) -> str:
     return ", ".join(str(x) for x in numbers)
 
 
+_TOTAL = re.compile(r"\b(sub)?totals?\b", re.IGNORECASE)
+
+
+def drop_total_rows(rows: list[list[str]], tail: int = 6) -> tuple[list[list[str]], int]:
+    """Drop the totals block that ends many printed tables: from the first sparse row in the
+    last few that says "total", everything after it, if all of it is sparse too (a report's
+    totals are not records, and would double every sum)."""
+    if len(rows) < 3:
+        return rows, 0
+    width = len(rows[0])
+
+    def sparse(r: list[str]) -> bool:
+        return sum(1 for c in r if c) <= max(2, width // 2)
+
+    start = max(0, len(rows) - tail)
+    for i in range(start, len(rows)):
+        if any(_TOTAL.search(c) for c in rows[i]) and all(sparse(r) for r in rows[i:]):
+            return rows[:i], len(rows) - i
+    return rows, 0
+
+
 def assemble(name: str, pages: list[dict[str, Any]], processes: int = 1) -> Loaded:
     """Join the per-page tables into one (see the module docstring)."""
     searched = [p["page"] for p in pages]
@@ -303,6 +324,7 @@ def assemble(name: str, pages: list[dict[str, Any]], processes: int = 1) -> Load
             if [c.lower() for c in r] == norm_header:
                 continue
             rows.append(r)
+    rows, totals = drop_total_rows(rows)
     header = header or [f"column_{j + 1}" for j in range(width)]
     used = [p["page"] for p in group]
     others = sorted({p["page"] for w, g in by_width.items() if w != width for p in g})
@@ -314,6 +336,8 @@ def assemble(name: str, pages: list[dict[str, Any]], processes: int = 1) -> Load
     ]
     if others:
         log.append(f"pages {_page_list(others)} hold tables with other columns; not joined")
+    if totals:
+        log.append(f"total rows at the end of the table dropped: {totals}")
     return Loaded(
         header=header,
         columns=text_columns_from_rows(rows, width),

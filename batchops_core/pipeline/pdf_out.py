@@ -223,6 +223,7 @@ def write_pdf(
     max_rows: int,
     statistics: pd.DataFrame | None = None,
     notes: list[str] | None = None,
+    table_title: str = "Data",
 ) -> dict[str, Any]:
     """Render the report; return {"pages", "rows_shown", "rows_total", "capped"}."""
     total = len(table)
@@ -248,7 +249,7 @@ def write_pdf(
         if capped
         else f"{total:,} rows."
     )
-    report.paragraph("Data", 11, "B")
+    report.paragraph(table_title, 11, "B")
     report.paragraph(cap_note, 8, "B" if capped else "")
     if columns:
         report.table(columns, _cells(shown))

@@ -276,7 +276,13 @@ def _metadata(
     elif read in {"xlsx", "xls"}:
         read = f"{read.upper()} (sheet {meta.get('sheet')!r}, header row {meta.get('header_row')})"
     elif read == "pdf":
-        read = f"PDF ({meta.get('pages')} pages, table from pages {meta.get('pages_used')})"
+        used = meta.get("pages_used") or []
+        shown = (
+            f"{used[0]}-{used[-1]}"
+            if len(used) > 2 and used == list(range(used[0], used[-1] + 1))
+            else ", ".join(str(p) for p in used)
+        )
+        read = f"PDF ({meta.get('pages')} pages, table from pages {shown})"
     report = val.get("report", {})
     rows = [
         ("File", ctx.filename),
@@ -381,8 +387,9 @@ def _publish(ctx: StageContext) -> StageOutcome:
         quarantined = int(val.get("report", {}).get("rows_quarantined") or 0)
         notes = []
         if quarantined:
+            rows_word = "row was" if quarantined == 1 else "rows were"
             notes.append(
-                f"{quarantined:,} rows were quarantined and are not in this report; the "
+                f"{quarantined:,} {rows_word} quarantined and not in this report; the "
                 "department's fix-list lists each problem."
             )
         pdf_info: dict[str, Any] = {}
@@ -396,6 +403,7 @@ def _publish(ctx: StageContext) -> StageOutcome:
                     table=table.drop(columns=["__row__"], errors="ignore"),
                     max_rows=ctx.pdf_max_rows,
                     statistics=None if tra["output"] == "summary" else _statistics_table(summary),
+                    table_title="Summary statistics" if tra["output"] == "summary" else "Data",
                     notes=notes,
                 )
             )
