@@ -172,3 +172,25 @@ def test_formulas_without_saved_values_are_reported(
     wb.save(path)
     ran = run(path)
     assert any("4 formula cells have no saved value" in line for line in ran.log("standardize"))
+
+
+def test_long_pdf_pages_are_parsed_in_parallel(tmp_path: Path) -> None:
+    from batchops_core.pipeline.load_pdf import load_pdf
+    from batchops_core.pipeline.pdf_out import write_pdf
+
+    rows = 12 * 52
+    frame = pd.DataFrame(
+        {
+            "student_id": [f"S{i:04d}" for i in range(rows)],
+            "score": [float(i % 100) for i in range(rows)],
+        }
+    )
+    path = tmp_path / "long.pdf"
+    info = write_pdf(path, title="Scores", metadata=[], table=frame, max_rows=rows)
+    assert info["pages"] >= 8
+    single = load_pdf(path, {}, processes=1)
+    double = load_pdf(path, {}, processes=2)
+    assert "processes: 2" in double.log and "processes: 1" in single.log
+    assert double.row_count == single.row_count == rows
+    ids = [c.as_py() for c in double.columns[0].chunks[0]]
+    assert ids[0] == "S0000" and ids[-1] == f"S{rows - 1:04d}"  # pages stitched back in order
