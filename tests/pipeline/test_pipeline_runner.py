@@ -316,3 +316,11 @@ async def test_pool_work_does_not_block_the_event_loop() -> None:
     await run_in_pool(time.sleep, 0.6)  # blocking work, as pandas or pdfplumber would be
     task.cancel()
     assert ticks >= 10  # a blocked loop would not have ticked at all
+
+
+async def test_departments_for_the_intake_form(db: Database, user: Any) -> None:
+    from batchops_core.services.uploads import list_departments
+
+    async with db.session() as session:
+        names = [d.name for d in await list_departments(session, actor=user)]
+    assert names == ["Admissions", "Attendance", "Exams", "Fees", "Library"]
