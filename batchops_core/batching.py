@@ -34,6 +34,7 @@ class MicroBatch(Generic[T, R]):
         self.linger = linger
         self._pending: list[tuple[T, asyncio.Future[R]]] = []
         self._task: asyncio.Task[None] | None = None
+        self._in_flight = 0
         self.flushes = 0
 
     def submit_nowait(self, item: T) -> asyncio.Future[R]:
@@ -45,12 +46,22 @@ class MicroBatch(Generic[T, R]):
         return future
 
     async def submit(self, item: T) -> R:
+        """With `linger=0` and no write in flight, write this item at once (lowest latency);
+        items arriving while a write is in flight are batched behind it."""
+        if self.linger == 0 and not self._in_flight:
+            self._in_flight += 1
+            try:
+                return (await self._flush([item]))[0]
+            finally:
+                self._in_flight -= 1
+                self.flushes += 1
         return await self.submit_nowait(item)
 
     async def _run(self) -> None:
         while self._pending:
             await asyncio.sleep(self.linger)  # let other callers join the batch
             batch, self._pending = self._pending[: self.max_size], self._pending[self.max_size :]
+            self._in_flight += 1
             try:
                 results = await self._flush([item for item, _ in batch])
             except Exception as exc:
@@ -59,6 +70,7 @@ class MicroBatch(Generic[T, R]):
                         future.set_exception(exc)
                 continue
             finally:
+                self._in_flight -= 1
                 self.flushes += 1
             for (_, future), result in zip(batch, results, strict=True):
                 if not future.done():

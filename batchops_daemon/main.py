@@ -41,7 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="exit 0 when a worker of this deployment beat within health_interval",
     )
-    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
+    parser.add_argument(
+        "--log-level",
+        help="DEBUG, INFO, WARNING (default INFO for the worker, WARNING for --once and --check)",
+    )
     return parser
 
 
@@ -90,8 +93,9 @@ async def _check(settings: Settings) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    default = "WARNING" if args.once or args.check else "INFO"
     logging.basicConfig(
-        level=getattr(logging, str(args.log_level).upper(), logging.INFO),
+        level=getattr(logging, str(args.log_level or default).upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
