@@ -137,3 +137,18 @@ def test_wrong_delimiter_detected_then_rerun(
     run_all(fixed)
     frame = load_frame(fixed.work / "standardize.arrow", Stage.STANDARDIZE)
     assert frame["score"].tolist() == [81, 92]
+
+
+def test_a_late_non_number_in_a_numeric_column_is_a_type_error(write: Callable[..., Path]) -> None:
+    body = "".join(f"S{i},{i % 100}.5\n" for i in range(40_000))  # past the sniffed head
+    std = standardize(write("late.csv", "student_id,score\n" + body + "S-x,absent\n"))
+    assert len(std.frame) == 40_001 and std.schema["score"] == "number"
+    assert std.type_errors == [
+        {
+            "row": 40_002,
+            "column": "score",
+            "value": "absent",
+            "expected": "a number",
+            "kind": "type",
+        }
+    ]
