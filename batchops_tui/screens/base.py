@@ -47,9 +47,11 @@ class BaseScreen(Screen[None]):
         *NAV_BINDINGS,
         Binding("question_mark", "app.help", "Help", id="app.help", tooltip="Every key binding"),
         Binding(
-            "slash", "filter", "Filter", id="screen.filter", tooltip="Filter the focused table"
+            "slash", "filter", "Filter", show=False, id="screen.filter", tooltip="Filter the table"
         ),
-        Binding("r", "refresh_data", "Refresh", id="screen.refresh", tooltip="Load again"),
+        Binding(
+            "r", "refresh_data", "Refresh", show=False, id="screen.refresh", tooltip="Load again"
+        ),
         Binding("escape", "back", "Back", show=False, id="screen.back", tooltip="Close or go back"),
         Binding("q", "app.request_quit", "Quit", id="app.quit", tooltip="Quit (asks if busy)"),
         Binding(
@@ -67,6 +69,12 @@ class BaseScreen(Screen[None]):
     def __init__(self) -> None:
         super().__init__()
         self.stale = True
+        # Textual re-parses the whole stylesheet the first time any new screen is shown (its CSS
+        # counter starts at -1), ~130 ms per screen here. Our screens add no CSS of their own
+        # (app.tcss is loaded once, widget CSS is registered by App.prewarm_styles), so start in
+        # step with the app. Measured in bench/bench_tui.py; private, re-check on upgrades.
+        if self.app is not None:
+            self._css_update_count = self.app._css_update_count
 
     @property
     def bo(self) -> BatchOpsApp:

@@ -24,7 +24,7 @@ class HomeScreen(BaseScreen):
                 yield Kpi("Success rate", id="kpi-success")
                 yield Kpi("Rows processed", id="kpi-rows")
                 yield Kpi("Open incidents", id="kpi-incidents")
-                yield Kpi("MTTA / MTTR", id="kpi-mtt")
+                yield Kpi("MTTA (30 days)", id="kpi-mtt")
                 yield Kpi("Workers", id="kpi-workers")
                 yield Kpi("Queue depth", id="kpi-queue")
             with Horizontal(id="home-lower"):
@@ -52,9 +52,7 @@ class HomeScreen(BaseScreen):
             number(dash.open_incidents),
             " ".join(f"{s.value[0].upper()}{sev[s]}" for s in reversed(Severity)),
         )
-        self.query_one("#kpi-mtt", Kpi).update(
-            f"{duration(dash.mtta)} / {duration(dash.mttr)}", "last 30 days"
-        )
+        self.query_one("#kpi-mtt", Kpi).update(duration(dash.mtta), f"MTTR {duration(dash.mttr)}")
         workers = dash.workers
         self.query_one("#kpi-workers", Kpi).update(
             f"{workers.alive} alive",

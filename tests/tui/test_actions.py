@@ -38,7 +38,7 @@ async def fill(pilot: Any, **values: str) -> None:
         widget = screen.query_one(f"#field-{name}")
         if isinstance(widget, TextArea):
             widget.text = value
-        elif isinstance(widget, Select) or isinstance(widget, Input):
+        elif isinstance(widget, Select | Input):
             widget.value = value
     await pilot.press("ctrl+s")
     await settle(pilot)

@@ -33,10 +33,20 @@ class PagedTable(Vertical):
 
     BINDINGS = [
         Binding(
-            "left_square_bracket", "page(-1)", "Prev page", id="table.prev", tooltip="Previous page"
+            "left_square_bracket",
+            "page(-1)",
+            "Prev page",
+            show=False,
+            id="table.prev",
+            tooltip="Previous page",
         ),
         Binding(
-            "right_square_bracket", "page(1)", "Next page", id="table.next", tooltip="Next page"
+            "right_square_bracket",
+            "page(1)",
+            "Next page",
+            show=False,
+            id="table.next",
+            tooltip="Next page",
         ),
     ]
 
