@@ -73,6 +73,13 @@ def detect_kind(path: Path) -> str:
 
 
 def check_file(path: Path, max_bytes: int) -> int:
+    if not str(path) or path.is_dir():
+        raise StageError(
+            S,
+            E.BAD_PATH,
+            f"the upload has no stored file ({str(path) or 'no path recorded'})",
+            hint="Upload the file again.",
+        )
     try:
         size = path.stat().st_size
     except OSError as exc:

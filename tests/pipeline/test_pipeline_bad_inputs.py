@@ -167,3 +167,8 @@ def test_export_names_are_sanitized() -> None:
     assert safe_stem("../../etc/pass\x00wd.csv") == "pass_wd"
     assert safe_stem("Grädes 9A (final).xlsx") == "Grades_9A_final"
     assert safe_stem("...csv") == "upload"
+
+
+def test_missing_stored_file(tmp_path: Path, make_ctx: Callable[..., StageContext]) -> None:
+    assert fails(make_ctx(tmp_path / "gone.csv")).code == "BAD_PATH"
+    assert fails(make_ctx(tmp_path)).code == "BAD_PATH"
