@@ -71,8 +71,10 @@ class RunBook:
     commit of its own row. Failures take the unbatched path: they record an incident too.
     """
 
-    def __init__(self, db: Database, linger: float = RUNBOOK_LINGER) -> None:
+    def __init__(self, db: Database, linger: float = RUNBOOK_LINGER, *, keep: bool = True) -> None:
+        """`keep=False` returns the connection after every write (a book used once)."""
         self.db = db
+        self.keep = keep
         self.starts: MicroBatch[dict[str, Any], int] = MicroBatch(self._insert, linger=linger)
         self.ends: MicroBatch[dict[str, Any], None] = MicroBatch(self._update, linger=linger)
         self._conn: AsyncConnection | None = None
@@ -90,6 +92,9 @@ class RunBook:
             except BaseException:
                 await self.close()
                 raise
+            finally:
+                if not self.keep:
+                    await self.close()
 
     async def _insert(self, rows: list[dict[str, Any]]) -> list[int]:
         async def write(conn: AsyncConnection) -> list[int]:
@@ -101,8 +106,17 @@ class RunBook:
         return list(await self._write(write))
 
     async def _update(self, rows: list[dict[str, Any]]) -> list[None]:
+        scheduled = [
+            {"b_job": r["b_job"], "b_status": r["b_status"], "b_finished_at": r["b_finished_at"]}
+            for r in rows
+            if r.get("b_job") is not None
+        ]
+        plain = [{k: v for k, v in r.items() if k != "b_job"} for r in rows]
+
         async def write(conn: AsyncConnection) -> None:
-            await conn.execute(_FINISH, rows)
+            await conn.execute(_FINISH, plain)
+            if scheduled:  # the schedule's last run, in the same transaction as the run itself
+                await conn.execute(_LAST_RUN, scheduled)
 
         await self._write(write)
         return [None] * len(rows)
@@ -114,6 +128,11 @@ class RunBook:
                 await conn.close()
 
 
+_LAST_RUN = (
+    update(Job)
+    .where(Job.id == bindparam("b_job"))
+    .values(last_run_at=bindparam("b_finished_at"), last_status=bindparam("b_status"))
+)
 _FINISH = (
     update(JobRun)
     .where(JobRun.id == bindparam("b_id"), JobRun.status == RunStatus.RUNNING)
@@ -204,7 +223,7 @@ async def run_automation(
     finally:
         ctx.tracker.done_run(run_id)
     run.info(outcome.message)
-    await _finish_ok(run, outcome)
+    await _finish_ok(run, outcome, job_id)
     return {
         "run_id": run_id,
         "task": name,
@@ -230,7 +249,7 @@ async def _start_run(
     lateness: float | None,
 ) -> int:
     now = utcnow()
-    book = ctx.runbook or RunBook(ctx.db)
+    book = ctx.runbook or RunBook(ctx.db, keep=False)
     started = book.starts.submit_nowait(
         {
             "kind": RunKind.AUTOMATION,
@@ -265,10 +284,11 @@ async def _start_run(
     return run_id
 
 
-async def _finish_ok(run: AutomationRun, outcome: Outcome) -> None:
-    book = run.ctx.runbook or RunBook(run.ctx.db)
+async def _finish_ok(run: AutomationRun, outcome: Outcome, job_id: int | None) -> None:
+    book = run.ctx.runbook or RunBook(run.ctx.db, keep=False)
     await book.ends.submit(
         {
+            "b_job": job_id,
             "b_id": run.run_id,
             "b_status": outcome.status,
             "b_finished_at": utcnow(),

@@ -296,22 +296,23 @@ async def run_schedule(
     """
     now = utcnow()
     fired_for = datetime.fromisoformat(scheduled_for) if scheduled_for else now
-    async with ctx.db.session() as session:
-        job = await session.get(Job, job_id)
-        if job is None:
-            return {
-                "job_id": job_id,
-                "status": RunStatus.SKIPPED.value,
-                "reason": "no such schedule",
-            }
-        done = await session.scalar(
-            select(JobRun.id).where(
-                JobRun.job_id == job_id,
-                JobRun.scheduled_for == fired_for,
-                JobRun.status.in_([RunStatus.RUNNING, RunStatus.SUCCEEDED, RunStatus.SKIPPED]),
-            )
+    earlier_run = (
+        select(JobRun.id)
+        .where(
+            JobRun.job_id == job_id,
+            JobRun.scheduled_for == fired_for,
+            JobRun.status.in_([RunStatus.RUNNING, RunStatus.SUCCEEDED, RunStatus.SKIPPED]),
         )
-        task, arguments = job.task, dict(job.arguments or {})
+        .limit(1)
+        .scalar_subquery()
+    )
+    async with ctx.db.engine.connect() as conn:
+        row = (
+            await conn.execute(select(Job.task, Job.arguments, earlier_run).where(Job.id == job_id))
+        ).one_or_none()
+    if row is None:
+        return {"job_id": job_id, "status": RunStatus.SKIPPED.value, "reason": "no such schedule"}
+    task, arguments, done = row[0], dict(row[1] or {}), row[2]
     if done is not None:
         return {"job_id": job_id, "status": "duplicate", "run_id": done}
     lateness = max(0.0, (now - fired_for).total_seconds())
@@ -324,12 +325,14 @@ async def run_schedule(
         scheduled_for=fired_for,
         lateness=lateness,
     )
-    from batchops_core.schedules import record_firing_result
+    if result["status"] not in (RunStatus.SUCCEEDED.value, RunStatus.SKIPPED.value):
+        # A successful run recorded the schedule's last status with its own row (RunBook).
+        from batchops_core.schedules import record_firing_result
 
-    async with ctx.db.session() as session:
-        await record_firing_result(
-            session, job_id=job_id, status=RunStatus(result["status"]), finished_at=utcnow()
-        )
+        async with ctx.db.session() as session:
+            await record_firing_result(
+                session, job_id=job_id, status=RunStatus(result["status"]), finished_at=utcnow()
+            )
     from batchops_core import events
 
     await events.publish(
