@@ -182,6 +182,15 @@ async def _fail(ctx: TaskContext, upload_id: int, code: str, message: str) -> di
         log.warning(
             "could not record the failure of upload %s yet (the sweeper will): %s", upload_id, exc
         )
+    if incident_id is not None:  # final: no retry follows a timeout or an exhausted retry
+        await automation.notify_failure(
+            ctx,
+            job_id=None,
+            incident_id=incident_id,
+            subject=f"upload {upload_id} failed",
+            text=f"Upload {upload_id} failed after {ctx.job_try} attempt(s):\n\n"
+            f"{code}: {message}\n\nIncident #{incident_id} records it.",
+        )
     return {
         "upload_id": upload_id,
         "status": UploadStatus.FAILED.value,
