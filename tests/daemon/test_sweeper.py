@@ -141,3 +141,25 @@ async def test_hand_back_only_moves_this_workers_upload(
         assert upload is not None and upload.status is UploadStatus.QUEUED
         count = await session.scalar(select(func.count(Incident.id)))
         assert count == 0, "handing back is not a failure"
+
+
+async def test_uploads_lost_with_the_redis_queue_are_enqueued_again(
+    redis_settings: Settings, db: Database
+) -> None:
+    from batchops_core.queue import Dispatcher, queue_name
+
+    settings = fast_worker(redis_settings)
+    waiting = await _upload(db, UploadStatus.QUEUED, minutes_ago=5)
+    recent = await _upload(db, UploadStatus.QUEUED, minutes_ago=0)
+    dispatcher = await Dispatcher.connect(db, settings)
+    try:
+        assert dispatcher.pool is not None
+        assert await dispatcher.pool.zcard(queue_name(settings)) == 0, "Redis lost the queue"
+        await sweep_once(db, settings, dispatcher)
+        jobs = await dispatcher.pool.queued_jobs(queue_name=queue_name(settings))
+        assert [(j.function, j.args) for j in jobs] == [("process_upload", (waiting,))]
+        await sweep_once(db, settings, dispatcher)
+        assert await dispatcher.pool.zcard(queue_name(settings)) == 1, "no second copy"
+    finally:
+        await dispatcher.close()
+    assert recent != waiting
