@@ -85,7 +85,7 @@ def check_container(path: Path, max_inflated: int = MAX_INFLATED) -> str:
             details={"inflated_bytes": total, "ratio": round(worst[0], 1)},
         )
     names = {i.filename for i in infos}
-    if "[Content_Types].xml" not in names:
+    if "[Content_Types].xml" not in names and "mimetype" not in names:  # XLSX or ODS
         raise StageError(
             S,
             E.XLSX_CORRUPT,
