@@ -225,12 +225,14 @@ async def measure_screens(settings: Settings, db: Database, label: str) -> None:
         app.signed_in(await sign_in(db, settings, username="mod", password=PASSWORD))
         while app.current_mode != "home":
             await pilot.pause(0.005)
-        await app.workers.wait_for_complete()  # Home's load and the warm-up imports
 
         def idle() -> bool:
             return not [
                 w for w in app.workers if w.state in (WorkerState.PENDING, WorkerState.RUNNING)
             ]
+
+        while not idle():  # Home's load and the warm-up imports
+            await pilot.pause(0.01)
 
         modes = {"1": "home", "3": "runs", "4": "issues"}
 

@@ -102,6 +102,7 @@ class AccountCodeDialog(ModalScreen[bool]):
     async def send_code(self, who: str) -> None:
         from batchops_core.codes import request_code
 
+        await self.bo.ready()
         await request_code(
             self.bo.db, self.bo.settings, username_or_email=who, purpose=self.purpose
         )
@@ -115,6 +116,7 @@ class AccountCodeDialog(ModalScreen[bool]):
     async def finish(self, username: str, code: str, password: str) -> None:
         from batchops_core import codes
 
+        await self.bo.ready()
         if self.purpose is CodePurpose.VERIFY:
             await codes.verify_email(self.bo.db, self.bo.settings, username=username, code=code)
             self.bo.notify("Email verified; you can sign in now.", title="Verified")

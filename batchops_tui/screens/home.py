@@ -54,11 +54,12 @@ class HomeScreen(BaseScreen):
         )
         self.query_one("#kpi-mtt", Kpi).update(duration(dash.mtta), f"MTTR {duration(dash.mttr)}")
         workers = dash.workers
-        self.query_one("#kpi-workers", Kpi).update(
-            f"{workers.alive} alive",
-            f"{workers.jobs_running} running"
-            + (f", {workers.stale} stale" if workers.stale else ""),
-        )
+        detail = f"{workers.jobs_running} running"
+        if workers.stale:
+            detail += f", {workers.stale} stale"
+        if not self.bo.settings.uses_redis:
+            detail = "+ embedded (this window)"
+        self.query_one("#kpi-workers", Kpi).update(f"{workers.alive} alive", detail)
         self.query_one("#kpi-queue", Kpi).update(number(workers.queue_depth), "waiting")
         self.query_one(RunsChart).update(
             [b.succeeded for b in dash.runs_per_hour], [b.failed for b in dash.runs_per_hour]

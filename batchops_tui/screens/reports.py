@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 from textual import on, work
@@ -49,7 +50,27 @@ def report_cells(row: ReportRow) -> list[object]:
     ]
 
 
-def render_summary(detail: ReportDetail) -> Table:
+STAT_COLUMNS = ("count", "missing", "mean", "std", "min", "median", "max")
+
+
+def _stat(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:,.2f}".rstrip("0").rstrip(".")
+    return "—" if value is None else str(value)
+
+
+def numeric_table(numeric: dict[str, dict[str, object]]) -> Table:
+    """The summary statistics of the numeric columns, one row per column."""
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    table.add_column("column")
+    for name in STAT_COLUMNS:
+        table.add_column(name, justify="right")
+    for column, stats in numeric.items():
+        table.add_row(clip(column, 18), *(_stat(stats.get(k)) for k in STAT_COLUMNS))
+    return table
+
+
+def render_summary(detail: ReportDetail) -> Group:
     grid = Table.grid(padding=(0, 1))
     grid.add_column(style="dim")
     grid.add_column()
@@ -59,16 +80,26 @@ def render_summary(detail: ReportDetail) -> Table:
     grid.add_row("PDF", row.report_pdf or "—")
     if detail.fixlist_csv:
         grid.add_row("fix-list", detail.fixlist_csv)
+    nested: dict[str, object] = {}
     for key, value in detail.summary.items():
-        text = value if isinstance(value, str) else json.dumps(value, default=str)
-        grid.add_row(str(key), clip(text, 400))
-    return grid
+        if isinstance(value, dict | list):
+            nested[key] = value
+        else:
+            grid.add_row(str(key), str(value))
+    parts: list[object] = [grid]
+    numeric = nested.pop("numeric", None)
+    if isinstance(numeric, dict) and numeric:
+        parts += [Text("\nnumeric columns", style="bold"), numeric_table(numeric)]
+    for key, value in nested.items():
+        parts += [Text(f"\n{key}", style="bold"), Text(clip(json.dumps(value, default=str), 600))]
+    return Group(*parts)
 
 
 class ReportsScreen(BaseScreen):
     TITLE = "Reports"
     EVENT_PREFIXES = ("upload",)
     BINDINGS = [
+        Binding("p", "next_tab", "Summary/CSV/PDF", id="reports.tab", tooltip="Cycle the preview"),
         Binding("e", "export", "Export", id="reports.export", tooltip="Copy the report to a path"),
         Binding(
             "d",
@@ -170,11 +201,18 @@ class ReportsScreen(BaseScreen):
         return True
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "export":
+        if action in ("export", "next_tab"):
             return True if self.detail is not None else None
         if action == "deliver":
             return (self.detail is not None) if self.app.is_web else False
         return super().check_action(action, parameters)
+
+    def action_next_tab(self) -> None:
+        tabs = self.query_one("#report-preview", TabbedContent)
+        order = ["tab-summary", "tab-csv", "tab-pdf"]
+        tabs.active = (
+            order[(order.index(tabs.active) + 1) % len(order)] if tabs.active in order else order[0]
+        )
 
     def action_export(self) -> None:
         detail = self.detail

@@ -41,8 +41,8 @@ def schedule_cells(row: ScheduleRow) -> list[object]:
         )
     return [
         str(row.id),
-        clip(row.name, 24),
-        clip(row.task, 22),
+        clip(row.name, 22),
+        clip(row.task, 18),
         row.cron,
         clip(row.timezone, 14),
         short_when(row.next_run_at) if row.enabled else "—",

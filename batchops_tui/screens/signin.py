@@ -94,6 +94,7 @@ class SignInScreen(Screen[None]):
         from batchops_core.session import sign_in
 
         app: BatchOpsApp = self.app  # type: ignore[assignment]
+        await app.ready()
         session = await sign_in(app.db, app.settings, username=username, password=password)
         app.signed_in(session)
 

@@ -71,3 +71,24 @@ async def test_idle_session_locks_and_unlocks_with_password(make_app, tui_db) ->
         await pilot.press("enter")
         await wait_for(pilot, lambda: not app.session.locked, "unlock")
         assert app.screen.__class__.__name__ == "HomeScreen"
+
+
+async def test_quit_asks_first_only_when_work_is_in_flight(make_app, tui_db) -> None:
+    import asyncio
+
+    app = make_app(tui_db, live=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await signed_in(pilot, Role.USER)
+        blocker = asyncio.Event()
+        worker = app.run_worker(blocker.wait(), group="write-test")
+        await pilot.press("q")
+        await pilot.pause()
+        assert app.screen.__class__.__name__ == "ConfirmDialog"
+        await pilot.press("n")
+        await pilot.pause()
+        assert app.is_running and app.screen.__class__.__name__ == "HomeScreen"
+        blocker.set()
+        await worker.wait()
+        await pilot.press("q")
+        await wait_for(pilot, lambda: not app.is_running, "the app to exit")
+    assert app.return_code == 0
