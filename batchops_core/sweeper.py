@@ -26,6 +26,7 @@ from batchops_core.db import Database
 from batchops_core.enums import RunKind, RunStatus, UploadStatus
 from batchops_core.incidents import FailureInfo, record_stage_failure, record_task_failure
 from batchops_core.models import JobRun, Upload
+from batchops_core.queue import queue_name
 
 if TYPE_CHECKING:
     from batchops_core.queue import Dispatcher
@@ -224,8 +225,8 @@ async def sweep_once(
                 )
                 report.failed_automation_runs.append(run_id)
                 report.incidents.append(incident_id)
-    requeue_waiting = dispatcher is not None and not dispatcher.embedded
-    await _find_stuck_uploads(db, settings, cutoff, report, to_enqueue, requeue_waiting)
+    queue_depth = await _queue_depth(dispatcher, settings)
+    await _find_stuck_uploads(db, settings, cutoff, report, to_enqueue, queue_depth)
     for upload_id, job_id in to_enqueue:
         if dispatcher is not None:
             await dispatcher.enqueue("process_upload", upload_id, job_id=job_id)
@@ -245,6 +246,17 @@ async def sweep_once(
             report.failed_uploads,
         )
     return report
+
+
+async def _queue_depth(dispatcher: Dispatcher | None, settings: Settings) -> int | None:
+    """Jobs waiting in arq, or None without Redis (or when Redis does not answer)."""
+    if dispatcher is None or dispatcher.pool is None:
+        return None
+    try:
+        return int(await dispatcher.pool.zcard(queue_name(settings)))
+    except Exception as exc:  # Redis down: enqueueing would fail as well
+        log.warning("sweeper: cannot read the queue depth: %s", exc)
+        return None
 
 
 async def _recover_upload(
@@ -292,12 +304,15 @@ async def _find_stuck_uploads(
     cutoff: datetime,
     report: SweepReport,
     to_enqueue: list[tuple[int, str]],
-    requeue_waiting: bool,
+    queue_depth: int | None,
 ) -> None:
     """Uploads `processing` with no running run, or `queued` for long: enqueue them again.
 
     A crash between claiming an upload and writing its run, or a Redis that lost its queue,
     leaves such uploads; re-enqueueing is safe because the runner claims by conditional UPDATE.
+    Long-`queued` uploads are enqueued again only when the arq queue holds fewer jobs than there
+    are such uploads (they cannot all be waiting in it), so a mere backlog is not doubled.
+    `queue_depth` None (no Redis) leaves them to the in-process worker, which polls the table.
     """
     no_run = ~exists().where(JobRun.upload_id == Upload.id, JobRun.status == RunStatus.RUNNING)
     async with db.session() as session:
@@ -325,7 +340,9 @@ async def _find_stuck_uploads(
         report.requeued_uploads.append(upload_id)
         to_enqueue.append((upload_id, f"{settings.redis.prefix}:unstick:{upload_id}"))
     seen = {u for u, _ in to_enqueue}
-    for upload_id, updated_at in waiting if requeue_waiting else ():
+    if queue_depth is None or queue_depth >= len(waiting):
+        return
+    for upload_id, updated_at in waiting:
         if upload_id in seen:
             continue
         stamp = int(updated_at.timestamp())
