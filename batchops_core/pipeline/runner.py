@@ -2,7 +2,7 @@
 
 Concurrency contract (arq is at-least-once and a timed-out job can run twice at the same time):
 
-* The upload is *claimed* by a conditional UPDATE (`status IN (queued, failed)` → `processing`,
+* The upload is *claimed* by a conditional UPDATE (`status = queued` → `processing`,
   `attempt + 1`). A second runner finds nothing to claim and returns without work.
 * Every later write to the upload is conditional on `status = 'processing' AND attempt = :mine`.
   A runner that lost the upload meanwhile (the sweeper gave it to another worker) stops at its
@@ -47,7 +47,21 @@ from batchops_core.pipeline.pool import run_in_pool
 from batchops_core.pipeline.stages import StageContext, StageOutcome, make_context, run_stage
 
 log = logging.getLogger(__name__)
-CLAIMABLE = (UploadStatus.QUEUED, UploadStatus.FAILED)
+CLAIMABLE = (UploadStatus.QUEUED,)
+"""Only queued uploads are claimed: every retry path (incident retry, rerun, remediation, the
+sweeper) puts the upload back to `queued` first, so a second delivery of a job after a data
+failure finds nothing to claim instead of re-running a bad file blindly."""
+
+
+def incident_source(source: str, filename: str) -> str:
+    """The incident de-duplication source: the department feed, or the file for manual uploads.
+
+    Two different files handed in by hand are different problems; the same department feed
+    failing the same way again is one incident with several occurrences.
+    """
+    return f"manual:{filename}" if source == "manual" else source
+
+
 TASK_NAME = "process_upload"
 SUPERSEDED = "SUPERSEDED"
 
@@ -104,7 +118,8 @@ async def run_upload(
         return await _finish(db, settings, upload_id, run_id, attempt, outcome)
     except StageError as err:
         try:
-            return await _fail(db, settings, upload_id, run_id, attempt, ctx.source, err)
+            source = incident_source(ctx.source, ctx.filename)
+            return await _fail(db, settings, upload_id, run_id, attempt, source, err)
         except _Lost:
             await _supersede(db, run_id, err.stage)
             return RunOutcome(

@@ -2,31 +2,15 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from batchops_core.config import PipelineSettings, Settings
-from batchops_core.pipeline.stages import StageContext, StageOutcome, make_context, run_all
-
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "samples"
-"""`shared/` sits beside the repository, in development and in CI alike."""
-
-
-@dataclasses.dataclass
-class Ran:
-    ctx: StageContext
-    outcomes: list[StageOutcome]
-
-    @property
-    def publish(self) -> dict[str, Any]:
-        return self.outcomes[-1].data
-
-    def log(self, stage: str) -> list[str]:
-        return next(o.log for o in self.outcomes if o.stage == stage)
+from batchops_core.config import Settings
+from batchops_core.pipeline.stages import StageContext, make_context, run_all
+from tests.pipeline.helpers import Ran
 
 
 @pytest.fixture
@@ -71,10 +55,6 @@ def write(tmp_path: Path) -> Callable[[str, bytes | str], Path]:
         return path
 
     return put
-
-
-def settings_with(base: Settings, **pipeline: Any) -> Settings:
-    return dataclasses.replace(base, pipeline=dataclasses.replace(PipelineSettings(), **pipeline))
 
 
 @pytest.fixture(scope="session", autouse=True)

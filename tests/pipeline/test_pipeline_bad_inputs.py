@@ -9,12 +9,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import settings_with
 
 from batchops_core.config import Settings
 from batchops_core.enums import Stage
 from batchops_core.pipeline.errors import StageError
 from batchops_core.pipeline.stages import StageContext, run_all
+from tests.pipeline.helpers import settings_with
 
 
 def fails(ctx: StageContext) -> StageError:

@@ -7,13 +7,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import Ran
 
 from batchops_core.enums import Stage
 from batchops_core.pipeline.errors import StageError
 from batchops_core.pipeline.stages import StageContext, run_all
 from batchops_core.pipeline.standardize import standardize
 from batchops_core.pipeline.workdir import load_frame
+from tests.pipeline.helpers import Ran
 
 ROWS = "student_id,name,score\nS001,Ana,81\nS002,Élodie,92\n"
 

@@ -9,10 +9,10 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from conftest import Ran
 
 from batchops_core.pipeline.errors import StageError
 from batchops_core.pipeline.plans import apply_plan, parse_plan
+from tests.pipeline.helpers import Ran
 
 FRAME = pd.DataFrame(
     {

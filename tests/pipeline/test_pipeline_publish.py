@@ -9,7 +9,6 @@ from pathlib import Path
 import pandas as pd
 import pdfplumber
 import pytest
-from conftest import Ran, settings_with
 
 from batchops_core.config import Settings
 from batchops_core.enums import Stage
@@ -17,6 +16,7 @@ from batchops_core.pipeline.atomic import write_atomic
 from batchops_core.pipeline.csv_out import write_csv
 from batchops_core.pipeline.pdf_out import write_pdf
 from batchops_core.pipeline.stages import StageContext, run_all, run_stage
+from tests.pipeline.helpers import Ran, settings_with
 
 
 def test_formula_injection_is_neutralized(tmp_path: Path) -> None:

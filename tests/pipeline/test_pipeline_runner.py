@@ -187,9 +187,13 @@ async def test_failed_upload_resumes_from_a_stage(
     )
     failed = await run_upload(db, db_settings, info.id, worker="w")
     assert (failed.stage, failed.error_code) == ("transform", "PLAN_INVALID")
+    redelivered = await run_upload(db, db_settings, info.id, worker="w")
+    assert not redelivered.claimed and redelivered.status == UploadStatus.FAILED
     async with db.session() as session:
         await session.execute(
-            update(Upload).where(Upload.id == info.id).values(process_config={"group_by": "class"})
+            update(Upload)
+            .where(Upload.id == info.id)
+            .values(process_config={"group_by": "class"}, status=UploadStatus.QUEUED)
         )
     resumed = await run_upload(db, db_settings, info.id, worker="w", from_stage=Stage.TRANSFORM)
     assert resumed.succeeded and resumed.attempt == 2

@@ -8,12 +8,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import SAMPLES, Ran
 
 from batchops_core.pipeline.errors import StageError
 from batchops_core.pipeline.workdir import load_frame
-
-pytestmark = pytest.mark.skipif(not SAMPLES.is_dir(), reason="shared/samples not present")
+from tests.pipeline.helpers import SAMPLES, Ran
 
 
 def dataset(ran: Ran) -> pd.DataFrame:

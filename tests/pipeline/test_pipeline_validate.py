@@ -8,13 +8,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import Ran, settings_with
 
 from batchops_core.config import Settings
 from batchops_core.enums import Stage
 from batchops_core.pipeline.errors import StageError
 from batchops_core.pipeline.stages import StageContext, run_all
 from batchops_core.pipeline.validate import requirements
+from tests.pipeline.helpers import Ran, settings_with
 
 
 def gradebook(n: int, *, bad: dict[int, str] | None = None, dup: set[int] | None = None) -> str:
