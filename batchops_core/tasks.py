@@ -33,6 +33,13 @@ from batchops_core.db import Database
 from batchops_core.enums import RunStatus, Stage, UploadStatus
 from batchops_core.errors import BatchOpsError, DatabaseUnavailable
 from batchops_core.models import Incident, Job, JobRun, Upload
+from batchops_core.remediation import (
+    describe_change,
+    mark_auto_resolved,
+    plan_retry,
+    record_auto_retry,
+    remediation_for,
+)
 from batchops_core.workers import WorkTracker
 
 if TYPE_CHECKING:
@@ -215,15 +222,6 @@ async def try_remediation(ctx: TaskContext, upload_id: int, outcome: dict[str, A
     Bounded by `worker.max_tries` automatic retries per incident. Returns what was done, for the
     task's result and log.
     """
-    try:
-        from batchops_core.remediation import (
-            describe_change,
-            plan_retry,
-            record_auto_retry,
-            remediation_for,
-        )
-    except ImportError:
-        return "no remediation module"
     incident_id = int(outcome["incident_id"])
     async with ctx.db.session() as session:
         incident = await session.get(Incident, incident_id)
@@ -236,9 +234,8 @@ async def try_remediation(ctx: TaskContext, upload_id: int, outcome: dict[str, A
         if found is None:
             return "no remediation known"
         remediation, args = found
-        new_config = plan_retry(
-            remediation, args, str(outcome.get("error_code") or ""), dict(upload.process_config)
-        )
+        old_config = dict(upload.process_config)
+        new_config = plan_retry(remediation, args, str(outcome.get("error_code") or ""), old_config)
         if new_config is None:
             return f"{remediation.value} does not apply"
         claimed = await session.execute(
@@ -252,7 +249,7 @@ async def try_remediation(ctx: TaskContext, upload_id: int, outcome: dict[str, A
             session,
             incident_id=incident_id,
             remediation=remediation,
-            detail=describe_change(dict(upload.process_config), new_config),
+            detail=describe_change(old_config, new_config),
         )
     defer = float(args.get("delay_seconds", 0) or 0) if isinstance(args, dict) else 0.0
     await enqueue_follow_up(
@@ -262,10 +259,6 @@ async def try_remediation(ctx: TaskContext, upload_id: int, outcome: dict[str, A
 
 
 async def _auto_resolve(ctx: TaskContext, incident_id: int, upload_id: int) -> None:
-    try:
-        from batchops_core.remediation import mark_auto_resolved
-    except ImportError:
-        return
     async with ctx.db.session() as session:
         await mark_auto_resolved(
             session,

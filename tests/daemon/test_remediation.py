@@ -46,13 +46,14 @@ async def test_encoding_remediation_retries_and_resolves(
                 select(JobRun.status).where(JobRun.upload_id == info.id).order_by(JobRun.id)
             )
         )
-        timeline = list(
-            await session.scalars(
-                select(IncidentEvent.kind)
+        entries = (
+            await session.execute(
+                select(IncidentEvent.kind, IncidentEvent.detail)
                 .where(IncidentEvent.incident_id == first["incident_id"])
                 .order_by(IncidentEvent.id)
             )
-        )
+        ).all()
+        timeline = [kind for kind, _ in entries]
     assert upload is not None and upload.status is UploadStatus.PUBLISHED
     assert upload.process_config["read_options"]["encoding"] == "cp1252"
     assert upload.rows_out == 12001
@@ -60,3 +61,5 @@ async def test_encoding_remediation_retries_and_resolves(
     assert incident is not None and incident.status is IncidentStatus.RESOLVED
     assert incident.auto_retry_count == 1
     assert timeline[-1] == "auto_resolved" and "auto_retried" in timeline
+    retried = next(detail for kind, detail in entries if kind == "auto_retried")
+    assert "encoding 'cp1252'" in retried, retried
