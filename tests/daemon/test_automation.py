@@ -171,11 +171,11 @@ async def test_backup_copies_database_and_manifest_with_rotation(
         assert dump.read_bytes()[:5] == b"PGDMP"
 
 
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 async def test_backup_without_pg_dump_fails_clearly(
     db: Database, db_settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if db.is_sqlite:
-        pytest.skip("SQLite needs no external tool")
+    """Only PostgreSQL needs an external tool (SQLite uses its online backup API)."""
     monkeypatch.setenv("PATH", "/nonexistent")
     ctx = TaskContext(db=db, settings=db_settings, worker="test@host:1")
     result = await run_automation(ctx, "run_daily_backup", (), {})
