@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import and_, exists, func, select, update
+from sqlalchemy import Update, and_, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from batchops_core import events
@@ -42,6 +42,19 @@ def _running_runs(upload_id: int, worker: str | None):  # type: ignore[no-untype
     if worker is not None:
         conditions.append(JobRun.worker == worker)
     return and_(*conditions)
+
+
+def _requeue_idle_upload(upload_id: int) -> Update:
+    """Put a `processing` upload back to `queued`, unless a run of it is still running."""
+    return (
+        update(Upload)
+        .where(
+            Upload.id == upload_id,
+            Upload.status == UploadStatus.PROCESSING,
+            ~exists().where(_running_runs(upload_id, None)),
+        )
+        .values(status=UploadStatus.QUEUED)
+    )
 
 
 async def _publish_upload(settings: Settings, upload_id: int, status: UploadStatus) -> None:
@@ -70,15 +83,7 @@ async def hand_back_upload(
                 error_message="the worker stopped this run; the upload was queued again.",
             )
         )
-        moved = await session.execute(
-            update(Upload)
-            .where(
-                Upload.id == upload_id,
-                Upload.status == UploadStatus.PROCESSING,
-                ~exists().where(_running_runs(upload_id, None)),
-            )
-            .values(status=UploadStatus.QUEUED)
-        )
+        moved = await session.execute(_requeue_idle_upload(upload_id))
     handed = bool(moved.rowcount)  # type: ignore[attr-defined]
     if handed:
         await _publish_upload(settings, upload_id, UploadStatus.QUEUED)
@@ -273,15 +278,7 @@ async def _recover_upload(
         )
     )
     if (lost or 0) < settings.worker.max_tries:
-        moved = await session.execute(
-            update(Upload)
-            .where(
-                Upload.id == upload_id,
-                Upload.status == UploadStatus.PROCESSING,
-                ~exists().where(_running_runs(upload_id, None)),
-            )
-            .values(status=UploadStatus.QUEUED)
-        )
+        moved = await session.execute(_requeue_idle_upload(upload_id))
         if moved.rowcount:  # type: ignore[attr-defined]
             report.requeued_uploads.append(upload_id)
         return
