@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from batchops_core.models import AuditLog
 from batchops_core.permissions import Action, Actor, require
-from batchops_core.services.pagination import Page
+from batchops_core.services.pagination import Page, page_window
 
 MAX_PAGE = 1000
 
@@ -136,7 +136,7 @@ async def list_audit(
 ) -> Page[AuditRow]:
     """Newest first. `action` matches exactly or as a prefix (`user` → `user.create`, …)."""
     require(actor, Action.VIEW_AUDIT)
-    offset, limit = max(0, offset), min(max(1, limit), MAX_PAGE)
+    offset, limit = page_window(offset, limit, MAX_PAGE)
     total = await session.scalar(
         _filtered(select(func.count(AuditLog.id)), action, actor_name, target, since)
     )

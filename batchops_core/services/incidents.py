@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -49,7 +49,7 @@ from batchops_core.known_errors import match_known_error
 from batchops_core.models import Incident, IncidentEvent, KnownError, Upload, User
 from batchops_core.permissions import Action, Actor, require
 from batchops_core.queue import Dispatcher
-from batchops_core.services.pagination import Page
+from batchops_core.services.pagination import Page, page_window, text_search
 
 __all__ = [
     "IncidentDetail",
@@ -197,7 +197,7 @@ async def list_incidents(
 ) -> Page[IncidentRow]:
     """The incident queue, most recently seen first."""
     require(actor, Action.VIEW_ISSUES)
-    offset, limit = max(0, offset), max(1, min(limit, 500))
+    offset, limit = page_window(offset, limit)
     conditions = []
     if status is not None:
         conditions.append(Incident.status == status)
@@ -205,16 +205,11 @@ async def list_incidents(
         conditions.append(Incident.severity == severity)
     if assignee_id is not None:
         conditions.append(Incident.assignee_id == assignee_id)
-    if search and search.strip():
-        needle = f"%{search.strip().lower()}%"
-        conditions.append(
-            or_(
-                func.lower(Incident.title).like(needle),
-                func.lower(Incident.message).like(needle),
-                func.lower(Incident.error_code).like(needle),
-                func.lower(Incident.source).like(needle),
-            )
-        )
+    matches = text_search(
+        search, Incident.title, Incident.message, Incident.error_code, Incident.source
+    )
+    if matches is not None:
+        conditions.append(matches)
     total = await session.scalar(select(func.count(Incident.id)).where(*conditions)) or 0
     rows = await session.execute(
         select(Incident, User.username, KnownError.name)

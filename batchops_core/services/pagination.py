@@ -3,9 +3,26 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import ColumnElement, func, or_
 
 T = TypeVar("T")
+MAX_PAGE = 500
+"""No listing returns more rows than this per page, whatever the caller asks."""
+
+
+def page_window(offset: int, limit: int, maximum: int = MAX_PAGE) -> tuple[int, int]:
+    """Clamp a requested window to something a screen can show and a database can serve fast."""
+    return max(0, offset), max(1, min(limit, maximum))
+
+
+def text_search(search: str | None, *columns: Any) -> ColumnElement[bool] | None:
+    """Case-insensitive substring match on any of the columns; None when there is no search."""
+    if not search or not search.strip():
+        return None
+    needle = f"%{search.strip().lower()}%"
+    return or_(*(func.lower(func.coalesce(column, "")).like(needle) for column in columns))
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from batchops_core.incidents import ACTIVE_STATUSES, InvalidTransition, Timeline
 from batchops_core.models import Department, Incident, Job, JobRun, JobRunStep, Upload
 from batchops_core.permissions import Action, Actor, require
 from batchops_core.queue import Dispatcher
-from batchops_core.services.pagination import Page
+from batchops_core.services.pagination import Page, page_window
 
 COUNT_CAP = 100_000
 RERUNNABLE = (RunStatus.FAILED, RunStatus.CANCELLED)
@@ -218,7 +218,7 @@ async def list_runs(
     """Runs newest first; filters combine with AND; `search` matches task, error code,
     upload filename, schedule name, or `#id`."""
     require(actor, Action.VIEW_RUNS)
-    offset, limit = max(0, offset), max(1, min(limit, 500))
+    offset, limit = page_window(offset, limit)
     conditions = _conditions(
         status=status,
         kind=kind,

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from batchops_core import audit, events
@@ -34,7 +34,7 @@ from batchops_core.schedules import (
     validate_cron,
     validate_task,
 )
-from batchops_core.services.pagination import Page
+from batchops_core.services.pagination import Page, page_window, text_search
 
 EDITABLE = frozenset({"name", "description", "task", "arguments", "cron", "timezone", "enabled"})
 
@@ -100,17 +100,9 @@ async def list_schedules(
 ) -> Page[ScheduleRow]:
     """Schedules by name; `search` matches name, task or description."""
     require(actor, Action.VIEW_RUNS)
-    offset, limit = max(0, offset), max(1, min(limit, 500))
-    conditions = []
-    if search and search.strip():
-        needle = f"%{search.strip().lower()}%"
-        conditions.append(
-            or_(
-                func.lower(Job.name).like(needle),
-                func.lower(Job.task).like(needle),
-                func.lower(Job.description).like(needle),
-            )
-        )
+    offset, limit = page_window(offset, limit)
+    matches = text_search(search, Job.name, Job.task, Job.description)
+    conditions = [] if matches is None else [matches]
     total = await session.scalar(select(func.count(Job.id)).where(*conditions)) or 0
     rows = await session.execute(
         select(Job, User.username)

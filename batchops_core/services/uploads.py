@@ -28,7 +28,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from batchops_core import audit, events
@@ -39,9 +39,8 @@ from batchops_core.errors import NotFound, ValidationFailed
 from batchops_core.models import Department, Upload
 from batchops_core.permissions import Action, Actor, require
 from batchops_core.pipeline.atomic import fsync_dir
-from batchops_core.services.pagination import Page
+from batchops_core.services.pagination import Page, page_window, text_search
 
-MAX_PAGE = 500
 FINAL_STATUSES = (
     UploadStatus.PUBLISHED,
     UploadStatus.PARTIAL,
@@ -341,17 +340,11 @@ async def list_uploads(
 ) -> Page[UploadInfo]:
     """Newest first; `search` matches the file name, source or error code; `status` filters."""
     require(actor, Action.VIEW_RUNS)
-    limit = max(1, min(limit, MAX_PAGE))
+    offset, limit = page_window(offset, limit)
     query = select(Upload)
-    if search:
-        like = f"%{search.strip().lower()}%"
-        query = query.where(
-            or_(
-                func.lower(Upload.filename).like(like),
-                func.lower(Upload.source).like(like),
-                func.lower(func.coalesce(Upload.error_code, "")).like(like),
-            )
-        )
+    matches = text_search(search, Upload.filename, Upload.source, Upload.error_code)
+    if matches is not None:
+        query = query.where(matches)
     if status:
         query = query.where(Upload.status == UploadStatus(status))
     total = await session.scalar(select(func.count()).select_from(query.subquery())) or 0
