@@ -39,6 +39,10 @@ RUNBOOK_LINGER = 0.01
 """Seconds a run row waits for others to share its transaction (see `batching.py`)."""
 
 
+class AutomationFailed(BatchOpsError):
+    """A task cannot do its work for a reason a person must fix (not worth retrying as is)."""
+
+
 @dataclass(frozen=True)
 class Outcome:
     """What an automation body reports: succeeded or skipped, one sentence, and figures."""
@@ -394,3 +398,4 @@ async def notify_failure(
 
 # The bodies register themselves on import.
 from batchops_core import automation_jobs as _jobs  # noqa: E402,F401
+from batchops_core import maintenance_jobs as _maintenance  # noqa: E402,F401

@@ -11,8 +11,7 @@ from sqlalchemy import select
 
 from batchops_core import automation, tasks
 from batchops_core.accounts import UserInfo
-from batchops_core.automation import AutomationRun, Outcome
-from batchops_core.automation_jobs import AutomationFailed
+from batchops_core.automation import AutomationFailed, AutomationRun, Outcome
 from batchops_core.clock import utcnow
 from batchops_core.config import Settings
 from batchops_core.db import Database
