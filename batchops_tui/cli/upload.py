@@ -17,18 +17,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from batchops_core.enums import ProcessMode, Role, UploadStatus
-from batchops_core.errors import AuthenticationFailed, ValidationFailed
+from batchops_core.enums import ProcessMode, UploadStatus
+from batchops_core.errors import ValidationFailed
 from batchops_core.permissions import Actor
-from batchops_tui.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Cli, table
+from batchops_tui.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    Cli,
+    signed_in_actor,
+    table,
+)
 
-CLI_ACTOR = Actor(id=None, username="cli", role=Role.USER)
 POLL_SECONDS = 0.5
 OK_STATUSES = {UploadStatus.PUBLISHED.value, UploadStatus.PARTIAL.value}
 
@@ -97,31 +101,6 @@ def plan_config_from(text: str | None) -> dict[str, Any]:
     return value
 
 
-async def _actor(args: argparse.Namespace, cli: Cli) -> Actor:
-    if not args.as_user:
-        return CLI_ACTOR
-    from batchops_core.accounts import authenticate
-
-    password = (
-        sys.stdin.readline().rstrip("\r\n")
-        if args.password_stdin
-        else os.environ.get("BATCHOPS_PASSWORD", "")
-    )
-    if not password:
-        raise AuthenticationFailed(
-            "no password given: use --password-stdin or set BATCHOPS_PASSWORD."
-        )
-    db = await cli.database()
-    async with db.sessions() as session:
-        try:
-            user = await authenticate(
-                session, username=args.as_user, password=password, policy=cli.settings.security
-            )
-        finally:
-            await session.commit()
-    return user.actor
-
-
 async def _dispatcher(cli: Cli, db: Any) -> Any:
     from batchops_core.queue import Dispatcher
 
@@ -143,7 +122,7 @@ async def handle_upload(args: argparse.Namespace, cli: Cli) -> int:
         cli.error(f"invalid plan: {getattr(exc, 'message', exc)}")
         return EXIT_USAGE
     db = await cli.database()
-    actor = await _actor(args, cli)
+    actor = await signed_in_actor(cli, args.as_user, password_stdin=args.password_stdin)
     results: list[dict[str, Any]] = []
     accepted: list[int] = []
     for raw in args.paths:
