@@ -35,6 +35,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 IDLE_CHECK_SECONDS = 5.0
+SESSION_CHECK_SECONDS = 30.0
+SESSION_ENDED = (
+    "Your BatchOps session was ended (account disabled or password reset); sign in again."
+)
 WARM_MODULES = (
     *(f"batchops_tui.screens.{s.module}" for s in ALL_SCREENS),
     "batchops_tui.screens.dialogs",
@@ -43,8 +47,8 @@ WARM_MODULES = (
     "batchops_core.services.schedules",
     "batchops_core.services.reports",
     "batchops_core.services.uploads",
-    "batchops_core.pipeline.plans",
 )
+"""Not the pipeline (pandas): importing it holds the GIL ~0.7 s; Intake imports it on submit."""
 FINISHED_UPLOAD = {"published", "partial", "failed", "duplicate"}
 
 
@@ -75,12 +79,15 @@ class BatchOpsApp(App[int]):
         self.settings = settings
         self._db = db
         self._owns_db = db is None
+        self._schema_checked = False
         self.dispatcher = dispatcher
         self._owns_dispatcher = dispatcher is None
         self.clock = clock
         self.live = live
         self.session: SignedInSession | None = None
         self.my_uploads: set[int] = set()
+        self.warmed_up = False
+        """Set once the other screens are imported and their widget styles registered."""
         self._notified: set[tuple[str, int, str]] = set()
         self._notice_since: datetime | None = None
         self.data_changed: Signal[Event] = Signal(self, "data-changed")
@@ -100,17 +107,23 @@ class BatchOpsApp(App[int]):
         SQLAlchemy, the models, argon2 and Redis cost ~0.5 s to import: paying it here, off the
         UI thread, is what lets the first screen appear in well under a second.
         """
-        from batchops_core import accounts, events, session  # noqa: F401
+        from batchops_core import accounts, events, migrate, session  # noqa: F401
         from batchops_core.db import open_database
 
         if self._db is None:
             self._db = open_database(self.settings)
 
     async def ready(self) -> None:
-        """Wait until `prepare` has opened the database (sign-in waits on this)."""
+        """Wait until `prepare` has opened the database, then check once that it is reachable and
+        at this code's schema (a missing or outdated database is one sentence, not a traceback)."""
         for worker in list(self.workers):
             if worker.group == "prepare":
                 await worker.wait()
+        if not self._schema_checked:
+            from batchops_core.migrate import ensure_current
+
+            await ensure_current(self.db)
+            self._schema_checked = True
 
     # -- who is signed in --------------------------------------------------------------------------
 
@@ -141,6 +154,7 @@ class BatchOpsApp(App[int]):
         await self.pop_screen()
         await self.switch_mode("home")
         self.set_interval(IDLE_CHECK_SECONDS, self.check_idle_lock, name="idle-lock")
+        self.set_interval(SESSION_CHECK_SECONDS, self.verify_session, name="session-check")
         if self.live:
             self.start_live()
             if not self.settings.uses_redis:
@@ -158,6 +172,7 @@ class BatchOpsApp(App[int]):
                 return
             importlib.import_module(module)
         self.call_from_thread(self.prewarm_styles)
+        self.warmed_up = True
 
     async def prewarm_styles(self) -> None:
         """Register the default CSS of every widget type the screens use, once, while Home is
@@ -317,6 +332,18 @@ class BatchOpsApp(App[int]):
         if self.session.should_lock(now):
             self.action_lock()
         return self.session.locked
+
+    @work(exclusive=True, group="session-check", exit_on_error=False)
+    async def verify_session(self) -> bool:
+        """End the TUI when an admin disabled the account or its sessions were ended."""
+        from batchops_core.session import still_current
+
+        if self.session is None:
+            return False
+        if await still_current(self.db, self.session):
+            return True
+        self.exit(1, return_code=1, message=SESSION_ENDED)
+        return False
 
     # -- live refresh ------------------------------------------------------------------------------
 

@@ -231,7 +231,7 @@ async def measure_screens(settings: Settings, db: Database, label: str) -> None:
                 w for w in app.workers if w.state in (WorkerState.PENDING, WorkerState.RUNNING)
             ]
 
-        while not idle():  # Home's load and the warm-up imports
+        while not (app.warmed_up and idle()):  # Home's load and the warm-up imports
             await pilot.pause(0.01)
 
         modes = {"1": "home", "3": "runs", "4": "issues"}
@@ -248,8 +248,13 @@ async def measure_screens(settings: Settings, db: Database, label: str) -> None:
                 and app.screen.query_one(PagedTable).table.row_count > 0
                 and idle()
             ):
+                if time.perf_counter() - t0 > 30:
+                    raise RuntimeError(f"{screen} showed no rows within 30 s")
                 await asyncio.sleep(0.001)
             took = time.perf_counter() - t0
+            if os.environ.get("BENCH_TUI_TRACE"):
+                rows = app.screen.query_one(PagedTable).table.row_count
+                print(f"  rows {rows} after {1000 * took:.1f} ms")
             return took
 
         for key, screen in (("3", "RunsScreen"), ("4", "IssuesScreen")):

@@ -92,3 +92,37 @@ async def test_quit_asks_first_only_when_work_is_in_flight(make_app, tui_db) -> 
         await pilot.press("q")
         await wait_for(pilot, lambda: not app.is_running, "the app to exit")
     assert app.return_code == 0
+
+
+async def test_session_ends_when_an_admin_disables_the_account(make_app, tui_db, seeded) -> None:
+    from batchops_core import accounts
+    from batchops_core.permissions import SYSTEM
+
+    app = make_app(tui_db, live=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await signed_in(pilot, Role.USER)
+        assert await app.verify_session().wait() is True
+        async with tui_db.session() as session:
+            await accounts.set_active(session, actor=SYSTEM, username="uma", active=False)
+        await app.verify_session().wait()
+        await wait_for(pilot, lambda: not app.is_running, "the app to end the session")
+    assert app.return_code == 1
+
+
+async def test_missing_database_is_one_sentence(tmp_path) -> None:
+    from textual.widgets import Input
+
+    from batchops_core.config import RedisSettings, Settings, SmtpSettings
+    from batchops_tui.app import BatchOpsApp
+
+    settings = Settings(
+        data_dir=str(tmp_path / "nowhere"), redis=RedisSettings(url=""), smtp=SmtpSettings(host="")
+    )
+    app = BatchOpsApp(settings, live=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        app.screen.query_one("#username", Input).value = "ada"
+        app.screen.query_one("#password", Input).value = "whatever-password"
+        await pilot.click("#signin")
+        await wait_for(pilot, lambda: "batchops init" in _error(app), "the schema message")
+    assert not (tmp_path / "nowhere" / "batchops.db").exists()
