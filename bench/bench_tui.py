@@ -23,6 +23,7 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import insert, text
 
@@ -212,64 +213,65 @@ async def open_screens(settings: Settings, label: str) -> None:
     await db.dispose()
 
 
-async def measure_screens(settings: Settings, db: Database, label: str) -> None:
+def _idle(app: Any) -> bool:
     from textual.worker import WorkerState
 
+    return not [w for w in app.workers if w.state in (WorkerState.PENDING, WorkerState.RUNNING)]
+
+
+def _page_shown(app: Any, screen: str) -> bool:
+    from batchops_tui.widgets.common.paged_table import PagedTable
+
+    return (
+        type(app.screen).__name__ == screen
+        and bool(app.screen.query(PagedTable))
+        and app.screen.query_one(PagedTable).table.row_count > 0
+        and _idle(app)
+    )
+
+
+async def open_and_wait(app: Any, mode: str, screen: str) -> float:
+    """Run the key's own action (no pilot pauses) and wait for the first page to be shown."""
+    trace = os.environ.get("BENCH_TUI_TRACE")
+    t0 = time.perf_counter()
+    await app.run_action(f"goto('{mode}')")
+    if trace:
+        print(f"  switched {1000 * (time.perf_counter() - t0):.1f} ms")
+    while not _page_shown(app, screen):
+        if time.perf_counter() - t0 > 30:
+            raise RuntimeError(f"{screen} showed no rows within 30 s")
+        await asyncio.sleep(0.001)
+    took = time.perf_counter() - t0
+    if trace:
+        print(f"  rows shown after {1000 * took:.1f} ms")
+    return took
+
+
+async def go_home(app: Any, pilot: Any) -> None:
+    await pilot.press("1")
+    while app.current_mode != "home":
+        await pilot.pause(0.005)
+
+
+async def measure_screens(settings: Settings, db: Database, label: str) -> None:
+    from batchops_core.session import sign_in
     from batchops_tui.app import BatchOpsApp
     from batchops_tui.widgets.common.paged_table import PagedTable
 
     app = BatchOpsApp(settings, db=db, clock=lambda: NOW, live=False)
     async with app.run_test(size=(160, 48)) as pilot:
-        from batchops_core.session import sign_in
-
         app.signed_in(await sign_in(db, settings, username="mod", password=PASSWORD))
-        while app.current_mode != "home":
-            await pilot.pause(0.005)
-
-        def idle() -> bool:
-            return not [
-                w for w in app.workers if w.state in (WorkerState.PENDING, WorkerState.RUNNING)
-            ]
-
-        while not (app.warmed_up and idle()):  # Home's load and the warm-up imports
-            await pilot.pause(0.01)
-
-        modes = {"1": "home", "3": "runs", "4": "issues"}
-
-        async def press_and_wait(key: str, screen: str) -> float:
-            # The key's own action, without the pilot's settling pauses around a press.
-            t0 = time.perf_counter()
-            await app.run_action(f"goto('{modes[key]}')")
-            if os.environ.get("BENCH_TUI_TRACE"):
-                print(f"  switched {1000 * (time.perf_counter() - t0):.1f} ms")
-            while not (
-                type(app.screen).__name__ == screen
-                and app.screen.query(PagedTable)
-                and app.screen.query_one(PagedTable).table.row_count > 0
-                and idle()
-            ):
-                if time.perf_counter() - t0 > 30:
-                    raise RuntimeError(f"{screen} showed no rows within 30 s")
-                await asyncio.sleep(0.001)
-            took = time.perf_counter() - t0
-            if os.environ.get("BENCH_TUI_TRACE"):
-                rows = app.screen.query_one(PagedTable).table.row_count
-                print(f"  rows {rows} after {1000 * took:.1f} ms")
-            return took
-
-        for key, screen in (("3", "RunsScreen"), ("4", "IssuesScreen")):
-            first = await press_and_wait(key, screen)
-            await pilot.press("1")
-            while app.current_mode != "home":
-                await pilot.pause(0.005)
+        while app.current_mode != "home" or not (app.warmed_up and _idle(app)):
+            await pilot.pause(0.01)  # Home's load and the warm-up imports
+        for mode, screen in (("runs", "RunsScreen"), ("issues", "IssuesScreen")):
+            first = await open_and_wait(app, mode, screen)
+            await go_home(app, pilot)
             again = []
             for _ in range(7):
-                again.append(await press_and_wait(key, screen))
-                app.screen.query_one(PagedTable).table.clear()
+                again.append(await open_and_wait(app, mode, screen))
+                app.screen.query_one(PagedTable).table.clear()  # so the next visit must reload
                 app.screen.stale = True  # type: ignore[attr-defined]
-                await pilot.press("1")
-                while app.current_mode != "home":
-                    await pilot.pause(0.005)
+                await go_home(app, pilot)
             print(
                 f"[{label}] open {screen:<15} first {first * 1000:6.1f} ms; "
                 f"again {median_ms(again)}   goal < 150 ms"
