@@ -29,7 +29,7 @@ class LockScreen(ModalScreen[None]):
         user = self.bo.session.user.username if self.bo.session else ""
         with Vertical(classes="dialog", id="lock-box"):
             yield Label("🔒 Session locked", classes="dialog-title")
-            yield Static(f"Locked after inactivity. Enter the password of {user} to continue.")
+            yield Static(f"This terminal is locked. Enter the password of {user} to continue.")
             yield Input(placeholder="password", password=True, id="unlock-password")
             yield Label("", classes="form-error", id="unlock-error")
 
