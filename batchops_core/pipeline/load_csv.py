@@ -217,9 +217,25 @@ def load_csv(path: Path, options: dict[str, Any]) -> Loaded:
             )
     offset, arrow_encoding = _header_offset(head, encoding, header_at)
     numeric = numeric_columns(text, delimiter, header_at, header)
-    return _read_arrow(
-        path, arrow_encoding, encoding, delimiter, header, header_at, offset, '"' in text, numeric
-    )
+    args = (path, arrow_encoding, encoding, delimiter, header, header_at, offset)
+    if '"' not in text or len(header) == 1:
+        return _read_arrow(*args, '"' in text, numeric)
+    return _read_quoted(args, numeric)
+
+
+def _read_quoted(args: tuple[Any, ...], numeric: set[int]) -> Loaded:
+    """Read a file with quoted fields fast first, allowing newlines in values only if needed.
+
+    Allowing them stops Arrow from splitting the file into blocks it parses in parallel (0.18 s
+    more on a 1M-row gradebook). A value that does hold a newline splits its row into two rows
+    of the wrong width (or a parse error) on the fast read, so then the file is read again the
+    careful way; with one column a split row keeps its width, so the caller reads those carefully.
+    """
+    try:
+        loaded = _read_arrow(*args, False, numeric)
+    except StageError:
+        return _read_arrow(*args, True, numeric)
+    return _read_arrow(*args, True, numeric) if loaded.rejected else loaded
 
 
 def _header_offset(head: bytes, encoding: str, header_at: int) -> tuple[int, str]:

@@ -45,6 +45,12 @@ def test_quoted_delimiters_and_newlines(write: Callable[..., Path]) -> None:
     assert std.frame["score"].tolist() == [7, 8, 9]
 
 
+def test_single_column_value_with_a_newline(write: Callable[..., Path]) -> None:
+    """One column: a split row would keep its width, so such files are always read carefully."""
+    std = standardize(write("n.csv", 'comment\n"two\nlines"\n"one line"\n'))
+    assert std.frame["comment"].tolist() == ["two\nlines", "one line"]
+
+
 def test_blank_comment_and_title_lines_before_header(write: Callable[..., Path]) -> None:
     text = "# exported by SIS\n\nTerm 1 results\n\nstudent_id,score\nS1,5\nS2,6\n"
     std = standardize(write("p.csv", text))
