@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from batchops_core.clock import utcnow
 from batchops_core.config import Settings
 from batchops_core.enums import IncidentStatus, Role, RunStatus, Severity, UploadStatus
+from batchops_core.errors import ValidationFailed
 from batchops_core.models import Incident, Job, JobRun, Upload, User, WorkerHeartbeat
 from batchops_core.permissions import Action, Actor, require
 
@@ -154,12 +155,12 @@ async def _worker_health(session: AsyncSession, settings: Settings, now: datetim
 
 
 def _next_fire(cron: str, tz: str, after: datetime) -> datetime | None:
-    try:
-        from croniter import croniter
+    """The schedule module's DST-aware computation; a broken line simply has no next firing."""
+    from batchops_core.schedules import next_run_after
 
-        local = after.astimezone(ZoneInfo(tz))
-        return croniter(cron, local).get_next(datetime).astimezone(after.tzinfo)
-    except (ValueError, KeyError, ImportError):
+    try:
+        return next_run_after(cron, tz, after)
+    except (ValidationFailed, ValueError):
         return None
 
 

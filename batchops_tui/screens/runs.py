@@ -148,6 +148,7 @@ class RunsScreen(BaseScreen):
         with Horizontal(classes="filters"):
             yield Select([(s.value, s) for s in RunStatus], prompt="any status", id="f-status")
             yield Select([(k.value, k) for k in RunKind], prompt="any kind", id="f-kind")
+            yield Select([], prompt="any dept", id="f-dept")
             yield Select([], prompt="any schedule", id="f-job")
             yield Input(placeholder="since YYYY-MM-DD", id="f-since")
         with Horizontal(classes="split"):
@@ -175,6 +176,7 @@ class RunsScreen(BaseScreen):
             "status": value("#f-status"),
             "kind": value("#f-kind"),
             "job_id": value("#f-job"),
+            "department_id": value("#f-dept"),
             "since": parse_day(self.query_one("#f-since", Input).value),
         }
 
@@ -195,9 +197,12 @@ class RunsScreen(BaseScreen):
     @work(exclusive=True, group="runs-filters", exit_on_error=False)
     async def load_filters(self) -> None:
         from batchops_core.services.schedules import list_schedules
+        from batchops_core.services.uploads import list_departments
 
         page = await self.call(list_schedules, limit=500)
         self.query_one("#f-job", Select).set_options([(s.name, s.id) for s in page.items])
+        departments = await self.call(list_departments)
+        self.query_one("#f-dept", Select).set_options([(d.name, d.id) for d in departments])
         self._filters_loaded = True
 
     @work(exclusive=True, group="runs-detail", exit_on_error=False)

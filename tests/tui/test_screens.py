@@ -126,3 +126,22 @@ async def test_palette_offers_screens_and_actions(make_app, tui_db) -> None:
         titles = [c.title for c in app.get_system_commands(app.screen)]
         assert "go: Runs" in titles and "go: Users" not in titles
         assert "Issues: resolve" in titles and "Issues: assign" in titles
+
+
+async def test_runs_filter_by_department_and_status(make_app, tui_db) -> None:
+    from textual.widgets import Select
+
+    from batchops_core.enums import RunStatus
+
+    app = make_app(tui_db, live=False)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await signed_in(pilot, Role.USER)
+        await goto(pilot, "3", "RunsScreen")
+        dept = app.screen.query_one("#f-dept", Select)
+        await wait_for(pilot, lambda: len(dept._options) > 2, "departments")
+        app.screen.query_one("#f-status", Select).value = RunStatus.FAILED
+        await settle(pilot)
+        assert len(rows(app)) == 3 and all("failed" in r[1] for r in rows(app))
+        dept.value = dept._options[-1][1]  # a department without runs
+        await settle(pilot)
+        assert rows(app) == []
