@@ -146,11 +146,11 @@ class RunsScreen(BaseScreen):
 
     def body(self) -> ComposeResult:
         with Horizontal(classes="filters"):
-            yield Select([(s.value, s) for s in RunStatus], prompt="any status", id="f-status")
-            yield Select([(k.value, k) for k in RunKind], prompt="any kind", id="f-kind")
-            yield Select([], prompt="any dept", id="f-dept")
-            yield Select([], prompt="any schedule", id="f-job")
-            yield Input(placeholder="since YYYY-MM-DD", id="f-since")
+            yield Select([(s.value, s) for s in RunStatus], prompt="status", id="f-status")
+            yield Select([(k.value, k) for k in RunKind], prompt="kind", id="f-kind")
+            yield Select([], prompt="dept", id="f-dept")
+            yield Select([], prompt="schedule", id="f-job")
+            yield Input(placeholder="since", id="f-since", tooltip="YYYY-MM-DD, then enter")
         with Horizontal(classes="split"):
             yield PagedTable(COLUMNS, page_size=self.app.settings.tui.page_size, id="runs-table")  # type: ignore[attr-defined]
             with VerticalScroll(classes="detail", id="run-detail"):
