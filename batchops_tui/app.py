@@ -235,7 +235,7 @@ class BatchOpsApp(App[int]):
 
     def work_in_flight(self) -> int:
         """Uploads this window is processing (embedded worker) plus running writes."""
-        embedded = len(getattr(self.dispatcher, "_tasks", ())) if self.dispatcher else 0
+        embedded = self.dispatcher.running if self.dispatcher else 0
         writes = sum(
             1
             for w in self.workers
