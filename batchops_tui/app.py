@@ -211,7 +211,7 @@ class BatchOpsApp(App[int]):
         if self.session is None or self.session.locked:
             return
         if mode in {s.mode for s in ADMIN_SCREENS} and not self.can(Action.MANAGE_USERS):
-            self.notify("Only admins manage users.", severity="warning")
+            self.notify("Only admins manage users.", severity="warning", markup=False)
             return
         await self.switch_mode(mode)
 
@@ -306,17 +306,25 @@ class BatchOpsApp(App[int]):
         if error is None:
             return
         if isinstance(error, BatchOpsError):
-            self.notify(str(error), title=type(error).__name__, severity="error", timeout=8)
+            self.notify(
+                str(error), title=type(error).__name__, severity="error", timeout=8, markup=False
+            )
             return
         if isinstance(error, ImportError):
             self.notify(
                 f"This feature is not installed yet ({error.name or error}).",
                 title="Not available",
                 severity="warning",
+                markup=False,
             )
             return
         log.exception("unexpected error in a worker", exc_info=error)
-        self.notify(f"{type(error).__name__}: {error}", title="Unexpected error", severity="error")
+        self.notify(
+            f"{type(error).__name__}: {error}",
+            title="Unexpected error",
+            severity="error",
+            markup=False,
+        )
 
     # -- idle lock ---------------------------------------------------------------------------------
 
@@ -385,7 +393,10 @@ class BatchOpsApp(App[int]):
         severity = "error" if status == "failed" else "information"
         name = f" {filename}" if filename else ""
         self.notify(
-            f"Upload #{upload_id}{name}: {status}.", title="Upload finished", severity=severity
+            f"Upload #{upload_id}{name}: {status}.",
+            title="Upload finished",
+            severity=severity,
+            markup=False,
         )
 
     def toast_incident(self, incident_id: int, title: str = "") -> None:
@@ -393,7 +404,9 @@ class BatchOpsApp(App[int]):
         if key in self._notified:
             return
         self._notified.add(key)
-        self.notify(f"Incident #{incident_id} {title}".strip(), title="Assigned to you")
+        self.notify(
+            f"Incident #{incident_id} {title}".strip(), title="Assigned to you", markup=False
+        )
 
     def poll(self) -> None:
         """Without Redis, other processes' changes are seen by polling the database."""

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
 
 from batchops_core.enums import STAGES, Stage
 
@@ -66,3 +70,17 @@ def page_label(offset: int, count: int, total: int) -> str:
     if total == 0:
         return "no rows"
     return f"{offset + 1:,}–{offset + count:,} of {total:,}"
+
+
+def plain(value: Any) -> Any:
+    """A string as literal text: file names, messages and notes may hold `[...]`, never markup.
+
+    Rich and Textual read a bare `str` cell as console markup, so a message mentioning
+    `[pipeline.column_aliases]` lost its words and one holding `[/x]` crashed the screen.
+    """
+    return Text(value) if isinstance(value, str) else value
+
+
+def add_plain_row(table: Table, *cells: Any) -> None:
+    """`table.add_row` with every string cell taken literally."""
+    table.add_row(*(plain(cell) for cell in cells))

@@ -18,6 +18,7 @@ from textual.worker import Worker, WorkerState
 
 from batchops_core.enums import CodePurpose
 from batchops_core.errors import BatchOpsError
+from batchops_tui.formatting import plain
 
 if TYPE_CHECKING:
     from batchops_tui.app import BatchOpsApp
@@ -66,7 +67,7 @@ class AccountCodeDialog(ModalScreen[bool]):
         self.query_one("#who", Input).focus()
 
     def say(self, text: str) -> None:
-        self.query_one("#flow-message", Label).update(text)
+        self.query_one("#flow-message", Label).update(plain(text))
 
     @on(Button.Pressed, "#close")
     def _close(self) -> None:
@@ -119,12 +120,14 @@ class AccountCodeDialog(ModalScreen[bool]):
         await self.bo.ready()
         if self.purpose is CodePurpose.VERIFY:
             await codes.verify_email(self.bo.db, self.bo.settings, username=username, code=code)
-            self.bo.notify("Email verified; you can sign in now.", title="Verified")
+            self.bo.notify("Email verified; you can sign in now.", title="Verified", markup=False)
         else:
             await codes.reset_password(
                 self.bo.db, self.bo.settings, username=username, code=code, new_password=password
             )
-            self.bo.notify("Password changed; sign in with the new one.", title="Password reset")
+            self.bo.notify(
+                "Password changed; sign in with the new one.", title="Password reset", markup=False
+            )
         self.dismiss(True)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:

@@ -21,7 +21,7 @@ from textual.widgets import Button, DirectoryTree, Input, Label, Select
 
 from batchops_core.errors import ValidationFailed
 from batchops_core.services.pagination import Page
-from batchops_tui.formatting import clip, number, short_when, stage_bar
+from batchops_tui.formatting import clip, number, plain, short_when, stage_bar
 from batchops_tui.screens.base import BaseScreen
 from batchops_tui.widgets.common.paged_table import PagedTable
 from batchops_tui.widgets.intake.plan_form import PlanForm
@@ -133,7 +133,7 @@ class IntakeScreen(BaseScreen):
             return
         names = ", ".join(p.name for p in self.files[:4])
         more = f" and {len(self.files) - 4} more" if len(self.files) > 4 else ""
-        label.update(f"{len(self.files)} file(s): {names}{more}")
+        label.update(plain(f"{len(self.files)} file(s): {names}{more}"))
 
     @on(DirectoryTree.FileSelected)
     def _file_selected(self, event: DirectoryTree.FileSelected) -> None:
@@ -173,14 +173,14 @@ class IntakeScreen(BaseScreen):
 
     def action_submit(self) -> None:
         if not self.files:
-            self.notify("Choose at least one file first.", severity="warning")
+            self.notify("Choose at least one file first.", severity="warning", markup=False)
             return
         department = self.query_one("#intake-department", Select).value
         source = "manual" if department is Select.NULL else str(department)
         try:
             mode, config = self.query_one(PlanForm).config()
         except ValidationFailed as exc:
-            self.notify(str(exc), title="Plan", severity="error")
+            self.notify(str(exc), title="Plan", severity="error", markup=False)
             return
         self.submit(list(self.files), source, mode.value, config)
 
@@ -212,5 +212,5 @@ class IntakeScreen(BaseScreen):
             done.append(f"#{info.id}")
         self.files.clear()
         self._show_files()
-        self.notify(f"Uploaded {', '.join(done)}; processing.", title="Intake")
+        self.notify(f"Uploaded {', '.join(done)}; processing.", title="Intake", markup=False)
         self.load_queue()

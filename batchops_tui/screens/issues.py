@@ -20,7 +20,7 @@ from textual.widgets import Select, Static
 
 from batchops_core.enums import IncidentStatus, Severity
 from batchops_core.permissions import Action
-from batchops_tui.formatting import clip, duration, short_when, when
+from batchops_tui.formatting import add_plain_row, clip, duration, short_when, when
 from batchops_tui.screens.base import BaseScreen
 from batchops_tui.screens.dialogs import Field
 from batchops_tui.widgets.common.paged_table import PagedTable
@@ -75,7 +75,8 @@ def _head(d: IncidentDetail) -> Table:
     head = Table.grid(padding=(0, 1))
     head.add_column(style="dim")
     head.add_column()
-    head.add_row(
+    add_plain_row(
+        head,
         "incident",
         Text.assemble(
             f"#{d.id} ",
@@ -84,23 +85,25 @@ def _head(d: IncidentDetail) -> Table:
             (d.status.value, STATUS_STYLE[d.status]),
         ),
     )
-    head.add_row("title", d.title)
-    head.add_row("error", Text(f"{d.error_code}: {d.message}", style="red"))
+    add_plain_row(head, "title", d.title)
+    add_plain_row(head, "error", Text(f"{d.error_code}: {d.message}", style="red"))
     if d.hint:
-        head.add_row("hint", d.hint)
-    head.add_row("stage", d.stage.value if d.stage else "task")
+        add_plain_row(head, "hint", d.hint)
+    add_plain_row(head, "stage", d.stage.value if d.stage else "task")
     if d.upload_id:
-        head.add_row(
-            "upload", f"#{d.upload_id} {d.upload_filename or ''} ({d.upload_status or '?'})"
+        add_plain_row(
+            head, "upload", f"#{d.upload_id} {d.upload_filename or ''} ({d.upload_status or '?'})"
         )
     if d.run_id:
-        head.add_row("run", f"#{d.run_id}")
-    head.add_row("assignee", d.assignee or "—")
-    head.add_row(
-        "seen", f"{d.occurrences}× since {when(d.created_at)}, last {when(d.last_seen_at)}"
+        add_plain_row(head, "run", f"#{d.run_id}")
+    add_plain_row(head, "assignee", d.assignee or "—")
+    add_plain_row(
+        head, "seen", f"{d.occurrences}× since {when(d.created_at)}, last {when(d.last_seen_at)}"
     )
-    head.add_row("retries", f"{d.retry_count} manual, {d.auto_retry_count} automatic")
-    head.add_row("TTA / TTR", f"{duration(d.time_to_acknowledge)} / {duration(d.time_to_resolve)}")
+    add_plain_row(head, "retries", f"{d.retry_count} manual, {d.auto_retry_count} automatic")
+    add_plain_row(
+        head, "TTA / TTR", f"{duration(d.time_to_acknowledge)} / {duration(d.time_to_resolve)}"
+    )
     return head
 
 
@@ -138,7 +141,7 @@ def _analysis(d: IncidentDetail) -> list[Any]:
         grid.add_column(style="dim")
         grid.add_column()
         for k, v in rca:
-            grid.add_row(k, v)
+            add_plain_row(grid, k, v)
         parts += [_section("Analysis"), grid]
     if d.ticket:
         t = d.ticket
@@ -156,8 +159,11 @@ def _analysis(d: IncidentDetail) -> list[Any]:
         timeline.add_column(style="bold")
         timeline.add_column()
         for e in d.timeline:
-            timeline.add_row(
-                short_when(e.at), e.kind, f"{e.actor}: {e.detail}" if e.detail else e.actor
+            add_plain_row(
+                timeline,
+                short_when(e.at),
+                e.kind,
+                f"{e.actor}: {e.detail}" if e.detail else e.actor,
             )
         parts += [_section("Timeline"), timeline]
     return parts
@@ -417,7 +423,9 @@ class IssuesScreen(BaseScreen):
         await self.publish(incidents.incident_event(detail))
         verb = service.split("_")[0]
         self.notify(
-            f"Incident #{incident_id}: {verb} done ({detail.status.value}).", title="Issues"
+            f"Incident #{incident_id}: {verb} done ({detail.status.value}).",
+            title="Issues",
+            markup=False,
         )
         self.reload()
 
@@ -428,5 +436,5 @@ class IssuesScreen(BaseScreen):
         await retry_incident(
             self.bo.db, await self.bo.get_dispatcher(), actor=self.bo.actor, incident_id=incident_id
         )
-        self.notify(f"Incident #{incident_id}: retry queued.", title="Issues")
+        self.notify(f"Incident #{incident_id}: retry queued.", title="Issues", markup=False)
         self.reload()

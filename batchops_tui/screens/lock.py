@@ -13,6 +13,7 @@ from textual.widgets import Input, Label, Static
 from textual.worker import Worker, WorkerState
 
 from batchops_core.errors import BatchOpsError
+from batchops_tui.formatting import plain
 
 if TYPE_CHECKING:
     from batchops_tui.app import BatchOpsApp
@@ -53,6 +54,6 @@ class LockScreen(ModalScreen[None]):
             error = event.worker.error
             self.query_one(Input).value = ""
             if isinstance(error, BatchOpsError):
-                self.query_one("#unlock-error", Label).update(str(error))
+                self.query_one("#unlock-error", Label).update(plain(str(error)))
             else:
                 self.bo.report_error(error)

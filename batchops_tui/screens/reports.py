@@ -19,7 +19,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
-from batchops_tui.formatting import clip, number, short_when
+from batchops_tui.formatting import add_plain_row, clip, number, short_when
 from batchops_tui.screens.base import BaseScreen
 from batchops_tui.screens.dialogs import Field
 from batchops_tui.widgets.common.paged_table import PagedTable
@@ -66,7 +66,7 @@ def numeric_table(numeric: dict[str, dict[str, object]]) -> Table:
     for name in STAT_COLUMNS:
         table.add_column(name, justify="right")
     for column, stats in numeric.items():
-        table.add_row(clip(column, 18), *(_stat(stats.get(k)) for k in STAT_COLUMNS))
+        add_plain_row(table, clip(column, 18), *(_stat(stats.get(k)) for k in STAT_COLUMNS))
     return table
 
 
@@ -75,17 +75,17 @@ def render_summary(detail: ReportDetail) -> Group:
     grid.add_column(style="dim")
     grid.add_column()
     row = detail.row
-    grid.add_row("upload", f"#{row.upload_id} {row.filename}")
-    grid.add_row("CSV", row.report_csv or "—")
-    grid.add_row("PDF", row.report_pdf or "—")
+    add_plain_row(grid, "upload", f"#{row.upload_id} {row.filename}")
+    add_plain_row(grid, "CSV", row.report_csv or "—")
+    add_plain_row(grid, "PDF", row.report_pdf or "—")
     if detail.fixlist_csv:
-        grid.add_row("fix-list", detail.fixlist_csv)
+        add_plain_row(grid, "fix-list", detail.fixlist_csv)
     nested: dict[str, object] = {}
     for key, value in detail.summary.items():
         if isinstance(value, dict | list):
             nested[key] = value
         else:
-            grid.add_row(str(key), str(value))
+            add_plain_row(grid, str(key), str(value))
     parts: list[object] = [grid]
     numeric = nested.pop("numeric", None)
     if isinstance(numeric, dict) and numeric:
@@ -183,7 +183,7 @@ class ReportsScreen(BaseScreen):
         table.clear(columns=True)
         table.add_columns(*header)
         for row in rows:
-            table.add_row(*(row + [""] * (len(header) - len(row)))[: len(header)])
+            add_plain_row(table, *(row + [""] * (len(header) - len(row)))[: len(header)])
 
     @work(exclusive=True, group="reports-pdf", exit_on_error=False, thread=True)
     def preview_pdf(self, detail: ReportDetail) -> None:

@@ -16,7 +16,7 @@ from textual.widgets import Input, Select, Static
 from batchops_core.enums import RunKind, RunStatus
 from batchops_core.errors import ValidationFailed
 from batchops_core.permissions import Action
-from batchops_tui.formatting import clip, duration, number, short_when, when
+from batchops_tui.formatting import add_plain_row, clip, duration, number, short_when, when
 from batchops_tui.screens.base import BaseScreen
 from batchops_tui.widgets.common.paged_table import PagedTable
 
@@ -75,27 +75,32 @@ def render_run(detail: RunDetail) -> Table:
     grid = Table.grid(padding=(0, 1))
     grid.add_column(style="dim")
     grid.add_column()
-    grid.add_row(
-        "run", Text.assemble(f"#{run.id} ", status_text(run.status), f" attempt {run.attempt}")
+    add_plain_row(
+        grid,
+        "run",
+        Text.assemble(f"#{run.id} ", status_text(run.status), f" attempt {run.attempt}"),
     )
-    grid.add_row("what", f"{run.kind.value}: {run.title}")
+    add_plain_row(grid, "what", f"{run.kind.value}: {run.title}")
     if run.department:
-        grid.add_row("department", run.department)
-    grid.add_row("worker", run.worker or "—")
-    grid.add_row("started", when(run.started_at))
-    grid.add_row("finished", when(run.finished_at))
+        add_plain_row(grid, "department", run.department)
+    add_plain_row(grid, "worker", run.worker or "—")
+    add_plain_row(grid, "started", when(run.started_at))
+    add_plain_row(grid, "finished", when(run.finished_at))
     if run.error_code:
-        grid.add_row("error", Text(f"{run.error_code}: {run.error_message or ''}", style="red"))
+        add_plain_row(
+            grid, "error", Text(f"{run.error_code}: {run.error_message or ''}", style="red")
+        )
     if detail.incident_ids:
-        grid.add_row("incidents", ", ".join(f"#{i}" for i in detail.incident_ids))
+        add_plain_row(grid, "incidents", ", ".join(f"#{i}" for i in detail.incident_ids))
     outer = Table.grid()
-    outer.add_row(grid)
+    add_plain_row(outer, grid)
     if detail.steps:
         steps = Table(box=None, pad_edge=False, header_style="bold", expand=False)
         for name in ("stage", "status", "took", "in", "out"):
             steps.add_column(name)
         for step in detail.steps:
-            steps.add_row(
+            add_plain_row(
+                steps,
                 step.stage.value,
                 Text(
                     step.status.value,
@@ -107,14 +112,14 @@ def render_run(detail: RunDetail) -> Table:
                 number(step.rows_in),
                 number(step.rows_out),
             )
-        outer.add_row(Text(""))
-        outer.add_row(steps)
+        add_plain_row(outer, Text(""))
+        add_plain_row(outer, steps)
     lines = list(detail.log)
     for step in detail.steps:
         lines += [f"[{step.stage.value}] {line}" for line in step.log]
     if lines:
-        outer.add_row(Text("\nlog", style="bold"))
-        outer.add_row(Text("\n".join(lines[-200:])))
+        add_plain_row(outer, Text("\nlog", style="bold"))
+        add_plain_row(outer, Text("\n".join(lines[-200:])))
     return outer
 
 
@@ -278,5 +283,5 @@ class RunsScreen(BaseScreen):
         await rerun_from_failed_stage(
             self.bo.db, await self.bo.get_dispatcher(), actor=self.bo.actor, run_id=run_id
         )
-        self.notify(f"Run #{run_id} queued again.", title="Rerun")
+        self.notify(f"Run #{run_id} queued again.", title="Rerun", markup=False)
         self.reload()

@@ -14,7 +14,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from batchops_core.errors import BatchOpsError
-from batchops_tui.formatting import when
+from batchops_tui.formatting import plain, when
 
 if TYPE_CHECKING:
     from batchops_core.services.schedules import ScheduleRow
@@ -79,7 +79,7 @@ class ScheduleDialog(ModalScreen[dict[str, Any] | None]):
             self.query_one("#s-cron", Input).value, self.query_one("#s-tz", Input).value
         )
         preview = self.query_one("#cron-preview", Static)
-        preview.update(text)
+        preview.update(plain(text))
         preview.set_class(not ok, "invalid")
         return ok
 

@@ -135,7 +135,9 @@ class SchedulesScreen(BaseScreen):
         else:
             row = await self.call(schedules.update_schedule, job_id=job_id, **values)
         await self.publish(schedules.schedule_event(row))
-        self.notify(f"Schedule {row.name} saved; next firing {short_when(row.next_run_at)}.")
+        self.notify(
+            f"Schedule {row.name} saved; next firing {short_when(row.next_run_at)}.", markup=False
+        )
         self.reload()
 
     def action_toggle(self) -> None:
@@ -156,7 +158,7 @@ class SchedulesScreen(BaseScreen):
 
         row = await self.call(schedules.set_schedule_enabled, job_id=job_id, enabled=enabled)
         await self.publish(schedules.schedule_event(row))
-        self.notify(f"Schedule {row.name} {'enabled' if enabled else 'disabled'}.")
+        self.notify(f"Schedule {row.name} {'enabled' if enabled else 'disabled'}.", markup=False)
         self.reload()
 
     def action_run_now(self) -> None:
@@ -177,5 +179,5 @@ class SchedulesScreen(BaseScreen):
         await run_now(
             self.bo.db, await self.bo.get_dispatcher(), actor=self.bo.actor, job_id=job_id
         )
-        self.notify(f"'{name}' queued.", title="Run now")
+        self.notify(f"'{name}' queued.", title="Run now", markup=False)
         self.reload()

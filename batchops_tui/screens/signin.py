@@ -14,6 +14,7 @@ from textual.worker import Worker, WorkerState
 
 from batchops_core.enums import CodePurpose
 from batchops_core.errors import BatchOpsError
+from batchops_tui.formatting import plain
 
 if TYPE_CHECKING:
     from batchops_tui.app import BatchOpsApp
@@ -87,7 +88,7 @@ class SignInScreen(Screen[None]):
         self.app.push_screen(AccountCodeDialog(CodePurpose(purpose), username=username))
 
     def show_error(self, text: str) -> None:
-        self.query_one("#signin-error", Label).update(text)
+        self.query_one("#signin-error", Label).update(plain(text))
 
     @work(exclusive=True, group="signin", exit_on_error=False)
     async def sign_in(self, username: str, password: str) -> None:

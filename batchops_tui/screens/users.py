@@ -191,7 +191,7 @@ class UsersScreen(BaseScreen):
             role=Role(values["role"]),
             password=values["password"],
         )
-        self.notify(f"Account {user.username} created.", title="Users")
+        self.notify(f"Account {user.username} created.", title="Users", markup=False)
         self.reload()
 
     def action_role(self) -> None:
@@ -253,7 +253,7 @@ class UsersScreen(BaseScreen):
         from batchops_core import accounts
 
         await self.call(getattr(accounts, service), username=username, **kwargs)
-        self.notify(f"{username}: {service.replace('_', ' ')} done.", title="Users")
+        self.notify(f"{username}: {service.replace('_', ' ')} done.", title="Users", markup=False)
         self.reload()
 
     @work(exclusive=True, group="write-users", exit_on_error=False)
@@ -263,5 +263,5 @@ class UsersScreen(BaseScreen):
         await force_password_reset(
             self.bo.db, self.bo.settings, actor=self.bo.actor, username=username
         )
-        self.notify(f"{username} must reset the password.", title="Users")
+        self.notify(f"{username} must reset the password.", title="Users", markup=False)
         self.reload()

@@ -91,6 +91,32 @@ async def test_issues_workspace_shows_known_fields(make_app, tui_db) -> None:
         assert "Timeline" in body and "Ticket" in body
 
 
+async def test_brackets_in_data_are_text_not_markup(make_app, tui_db) -> None:
+    """A file name or message holding `[...]` shows as written and never breaks the screen."""
+    from sqlalchemy import update
+
+    from batchops_core.models import Incident
+
+    async with tui_db.session() as session:
+        await session.execute(
+            update(Incident).values(
+                title="marks [/final].csv: bad",
+                message="column [b]score[/b] is empty",
+                hint="raise [pipeline].max_upload_mb",
+            )
+        )
+    app = make_app(tui_db, live=False)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await signed_in(pilot, Role.MODERATOR)
+        await goto(pilot, "4", "IssuesScreen")
+        assert any("marks [/final].csv: bad" in " ".join(row) for row in rows(app))
+        await pilot.press("enter")
+        await settle(pilot)
+        body = text_of(app.screen.query_one("#workspace-body", Static))
+        assert "raise [pipeline].max_upload_mb" in body
+        assert "column [b]score[/b] is empty" in body
+
+
 async def test_reports_preview_csv_and_pdf(make_app, tui_db) -> None:
     app = make_app(tui_db, live=False)
     async with app.run_test(size=(160, 48)) as pilot:

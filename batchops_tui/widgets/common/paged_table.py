@@ -20,7 +20,7 @@ from textual.widgets import DataTable, Input, Label
 from textual.widgets.data_table import RowDoesNotExist
 
 from batchops_core.services.pagination import Page
-from batchops_tui.formatting import page_label
+from batchops_tui.formatting import page_label, plain
 
 Row = tuple[str, Sequence[object]]
 """A row key (the object's id) and its cells."""
@@ -131,7 +131,7 @@ class PagedTable(Vertical):
         keep = self.selected_key()
         table.clear()
         for key, cells in rows:
-            table.add_row(*cells, key=key)
+            table.add_row(*(plain(cell) for cell in cells), key=key)
         self.total = page.total
         self.page_offset = page.offset
         pages = "  [ ] pages" if page.total > page.limit else ""
