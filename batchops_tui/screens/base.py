@@ -8,12 +8,13 @@ not visible when data changes is marked stale and reloads when it is shown again
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, Header
+from textual.widgets import Footer, Header, Select
 from textual.worker import Worker, WorkerState
 
 from batchops_core.events import Event
@@ -194,3 +195,56 @@ class BaseScreen(Screen[None]):
         from batchops_core import events
 
         await events.publish(self.bo.settings, event)
+
+
+class ListDetailScreen(BaseScreen):
+    """A paged listing whose chosen row opens a detail pane (Runs, Issues, Reports).
+
+    Subclasses name the pane in `DETAIL_PANE` and define the `load()` and `load_detail(key)`
+    workers; filters, searching, choosing, following the cursor and closing live here once.
+    """
+
+    DETAIL_PANE: ClassVar[str] = ""
+    """CSS selector of the detail pane, shown while it has the class `open`."""
+    FOLLOW_CURSOR: ClassVar[bool] = True
+    """Whether an open pane follows the highlighted row."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.detail: Any = None
+
+    def load(self) -> Any:
+        raise NotImplementedError
+
+    def load_detail(self, key: int) -> Any:
+        raise NotImplementedError
+
+    def show_detail(self) -> None:
+        self.query_one(self.DETAIL_PANE).add_class("open")
+        self.refresh_bindings()
+
+    @on(Select.Changed)
+    def filters_changed(self) -> None:
+        self.query_one(PagedTable).page_offset = 0
+        self.load()
+
+    @on(PagedTable.QueryChanged)
+    def _query(self) -> None:
+        self.load()
+
+    @on(PagedTable.Chosen)
+    def _chosen(self, event: PagedTable.Chosen) -> None:
+        self.load_detail(int(event.key))
+
+    @on(PagedTable.Highlighted)
+    def _follow(self, event: PagedTable.Highlighted) -> None:
+        if self.FOLLOW_CURSOR and self.detail is not None:
+            self.load_detail(int(event.key))
+
+    def close_detail(self) -> bool:
+        if self.detail is None:
+            return False
+        self.detail = None
+        self.query_one(self.DETAIL_PANE).remove_class("open")
+        self.refresh_bindings()
+        return True

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
-from textual import on, work
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
@@ -21,7 +21,7 @@ from textual.widgets import Select, Static
 from batchops_core.enums import IncidentStatus, Severity
 from batchops_core.permissions import Action
 from batchops_tui.formatting import add_plain_row, clip, duration, short_when, when
-from batchops_tui.screens.base import BaseScreen
+from batchops_tui.screens.base import ListDetailScreen
 from batchops_tui.screens.dialogs import Field
 from batchops_tui.widgets.common.paged_table import PagedTable
 
@@ -174,7 +174,8 @@ def render_incident(d: IncidentDetail) -> Group:
     return Group(_head(d), *_knowledge(d), *_analysis(d))
 
 
-class IssuesScreen(BaseScreen):
+class IssuesScreen(ListDetailScreen):
+    DETAIL_PANE = "#incident-detail"
     TITLE = "Issues"
     EVENT_PREFIXES = ("incident",)
     BINDINGS = [
@@ -275,34 +276,7 @@ class IssuesScreen(BaseScreen):
 
         self.detail = await self.call(get_incident, incident_id=incident_id)
         self.query_one("#workspace-body", Static).update(render_incident(self.detail))
-        self.query_one("#incident-detail").add_class("open")
-        self.refresh_bindings()
-
-    @on(Select.Changed)
-    def _filter_changed(self) -> None:
-        self.query_one(PagedTable).page_offset = 0
-        self.load()
-
-    @on(PagedTable.QueryChanged)
-    def _query(self) -> None:
-        self.load()
-
-    @on(PagedTable.Chosen)
-    def _chosen(self, event: PagedTable.Chosen) -> None:
-        self.load_detail(int(event.key))
-
-    @on(PagedTable.Highlighted)
-    def _follow(self, event: PagedTable.Highlighted) -> None:
-        if self.detail is not None:
-            self.load_detail(int(event.key))
-
-    def close_detail(self) -> bool:
-        if self.detail is None:
-            return False
-        self.detail = None
-        self.query_one("#incident-detail").remove_class("open")
-        self.refresh_bindings()
-        return True
+        self.show_detail()
 
     # -- actions -----------------------------------------------------------------------------------
 

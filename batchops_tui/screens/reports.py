@@ -13,14 +13,14 @@ from typing import TYPE_CHECKING
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
-from textual import on, work
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
 from batchops_tui.formatting import add_plain_row, clip, number, short_when
-from batchops_tui.screens.base import BaseScreen
+from batchops_tui.screens.base import ListDetailScreen
 from batchops_tui.screens.dialogs import Field
 from batchops_tui.widgets.common.paged_table import PagedTable
 
@@ -95,7 +95,9 @@ def render_summary(detail: ReportDetail) -> Group:
     return Group(*parts)
 
 
-class ReportsScreen(BaseScreen):
+class ReportsScreen(ListDetailScreen):
+    DETAIL_PANE = "#report-detail"
+    FOLLOW_CURSOR = False
     TITLE = "Reports"
     EVENT_PREFIXES = ("upload",)
     BINDINGS = [
@@ -150,24 +152,15 @@ class ReportsScreen(BaseScreen):
         )
         table.show(page, [(str(r.upload_id), report_cells(r)) for r in page.items])
 
-    @on(PagedTable.QueryChanged)
-    def _query(self) -> None:
-        self.load()
-
-    @on(PagedTable.Chosen)
-    def _chosen(self, event: PagedTable.Chosen) -> None:
-        self.open_report(int(event.key))
-
     @work(exclusive=True, group="reports-detail", exit_on_error=False)
-    async def open_report(self, upload_id: int) -> None:
+    async def load_detail(self, upload_id: int) -> None:
         from batchops_core.services.reports import get_report
 
         self.detail = await self.call(get_report, upload_id=upload_id)
         self.query_one("#report-summary", Static).update(render_summary(self.detail))
-        self.query_one("#report-detail").add_class("open")
         self.query_one("#csv-preview", DataTable).clear(columns=True)
         self.query_one("#pdf-preview", Static).update("loading…")
-        self.refresh_bindings()
+        self.show_detail()
         self.preview_csv(self.detail)
         self.preview_pdf(self.detail)
 
@@ -191,14 +184,6 @@ class ReportsScreen(BaseScreen):
 
         text = pdf_text(report_path(detail, ReportFormat.PDF), pages=3)
         self.app.call_from_thread(self.query_one("#pdf-preview", Static).update, Text(text))
-
-    def close_detail(self) -> bool:
-        if self.detail is None:
-            return False
-        self.detail = None
-        self.query_one("#report-detail").remove_class("open")
-        self.refresh_bindings()
-        return True
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("export", "next_tab"):

@@ -17,7 +17,7 @@ from batchops_core.enums import RunKind, RunStatus
 from batchops_core.errors import ValidationFailed
 from batchops_core.permissions import Action
 from batchops_tui.formatting import add_plain_row, clip, duration, number, short_when, when
-from batchops_tui.screens.base import BaseScreen
+from batchops_tui.screens.base import ListDetailScreen
 from batchops_tui.widgets.common.paged_table import PagedTable
 
 if TYPE_CHECKING:
@@ -123,7 +123,8 @@ def render_run(detail: RunDetail) -> Table:
     return outer
 
 
-class RunsScreen(BaseScreen):
+class RunsScreen(ListDetailScreen):
+    DETAIL_PANE = "#run-detail"
     TITLE = "Runs"
     EVENT_PREFIXES = ("run", "upload")
     BINDINGS = [
@@ -216,40 +217,16 @@ class RunsScreen(BaseScreen):
 
         self.detail = await self.call(get_run, run_id=run_id)
         self.query_one("#run-body", Static).update(render_run(self.detail))
-        self.query_one("#run-detail").add_class("open")
-        self.refresh_bindings()
+        self.show_detail()
 
-    @on(Select.Changed)
     @on(Input.Submitted, "#f-since")
-    def _filter_changed(self) -> None:
-        self.query_one(PagedTable).page_offset = 0
-        self.load()
-
-    @on(PagedTable.QueryChanged)
-    def _query(self) -> None:
-        self.load()
-
-    @on(PagedTable.Chosen)
-    def _chosen(self, event: PagedTable.Chosen) -> None:
-        self.load_detail(int(event.key))
-
-    @on(PagedTable.Highlighted)
-    def _follow(self, event: PagedTable.Highlighted) -> None:
-        if self.detail is not None:
-            self.load_detail(int(event.key))
+    def _since_changed(self) -> None:
+        self.filters_changed()
 
     def action_open(self) -> None:
         key = self.query_one(PagedTable).selected_key()
         if key:
             self.load_detail(int(key))
-
-    def close_detail(self) -> bool:
-        if self.detail is None:
-            return False
-        self.detail = None
-        self.query_one("#run-detail").remove_class("open")
-        self.refresh_bindings()
-        return True
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "rerun":
