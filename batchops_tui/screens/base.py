@@ -116,6 +116,19 @@ class BaseScreen(Screen[None]):
         async with self.bo.db.session() as session:
             return await fn(session, actor=self.bo.actor, **kwargs)
 
+    async def page_of(
+        self, fn: Callable[..., Awaitable[T]], /, table: PagedTable | None = None, **filters: Any
+    ) -> T:
+        """One page of a listing service for a table: its search text, offset and page size."""
+        table = table or self.query_one(PagedTable)
+        return await self.call(
+            fn,
+            search=table.search or None,
+            offset=table.page_offset,
+            limit=table.page_size,
+            **filters,
+        )
+
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state is WorkerState.ERROR:
             self.bo.report_error(event.worker.error)

@@ -103,12 +103,7 @@ class IntakeScreen(BaseScreen):
     async def load_queue(self) -> None:
         uploads = importlib.import_module("batchops_core.services.uploads")
         table = self.query_one(PagedTable)
-        page: Page[Any] = await self.call(
-            uploads.list_uploads,
-            offset=table.page_offset,
-            limit=table.page_size,
-            **({"search": table.search} if table.search else {}),
-        )
+        page: Page[Any] = await self.page_of(uploads.list_uploads, table)
         table.show(page, [(str(u.id), upload_cells(u)) for u in page.items])
 
     @work(exclusive=True, group="intake-departments", exit_on_error=False)

@@ -248,13 +248,7 @@ class IssuesScreen(ListDetailScreen):
         from batchops_core.services.incidents import list_incidents
 
         table = self.query_one(PagedTable)
-        page = await self.call(
-            list_incidents,
-            search=table.search or None,
-            offset=table.page_offset,
-            limit=table.page_size,
-            **self._filters(),
-        )
+        page = await self.page_of(list_incidents, **self._filters())
         table.show(page, [(str(r.id), incident_cells(r)) for r in page.items])
 
     @work(exclusive=True, group="issues-filters", exit_on_error=False)

@@ -144,12 +144,7 @@ class ReportsScreen(ListDetailScreen):
         from batchops_core.services.reports import list_reports
 
         table = self.query_one(PagedTable)
-        page = await self.call(
-            list_reports,
-            search=table.search or None,
-            offset=table.page_offset,
-            limit=table.page_size,
-        )
+        page = await self.page_of(list_reports)
         table.show(page, [(str(r.upload_id), report_cells(r)) for r in page.items])
 
     @work(exclusive=True, group="reports-detail", exit_on_error=False)

@@ -191,13 +191,7 @@ class RunsScreen(ListDetailScreen):
         from batchops_core.services.runs import list_runs
 
         table = self.query_one(PagedTable)
-        page = await self.call(
-            list_runs,
-            search=table.search or None,
-            offset=table.page_offset,
-            limit=table.page_size,
-            **self._filters(),
-        )
+        page = await self.page_of(list_runs, **self._filters())
         table.show(page, [(str(r.id), run_cells(r)) for r in page.items])
 
     @work(exclusive=True, group="runs-filters", exit_on_error=False)

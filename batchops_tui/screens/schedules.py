@@ -86,12 +86,7 @@ class SchedulesScreen(BaseScreen):
         from batchops_core.services.schedules import list_schedules
 
         table = self.query_one(PagedTable)
-        page = await self.call(
-            list_schedules,
-            search=table.search or None,
-            offset=table.page_offset,
-            limit=table.page_size,
-        )
+        page = await self.page_of(list_schedules)
         self.rows = {str(r.id): r for r in page.items}
         table.show(page, [(str(r.id), schedule_cells(r)) for r in page.items])
 
