@@ -88,7 +88,7 @@ async def check_health(db: Database, settings: Settings, now: datetime | None = 
         name, when = rows[0]
         age = (now - when).total_seconds()
         return Health(False, f"no worker beat within {window} s; last was {name} {age:.0f} s ago")
-    return Health(False, "no daemon worker has ever reported; is batchops-daemon running?")
+    return Health(False, "no daemon worker is running (no heartbeat): start batchops-daemon.")
 
 
 async def _check_redis_keys(settings: Settings, why: str) -> Health:

@@ -62,7 +62,7 @@ async def test_beat_touches_only_runs_in_hand(db: Database, db_settings: Setting
 
     await beat.stop()
     health = await check_health(db, settings)
-    assert not health.healthy and "ever reported" in health.detail
+    assert not health.healthy and "no daemon worker is running" in health.detail
 
 
 async def test_stale_and_embedded_workers_are_not_healthy(
