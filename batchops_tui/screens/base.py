@@ -232,6 +232,15 @@ class ListDetailScreen(BaseScreen):
     def load_detail(self, key: int) -> Any:
         raise NotImplementedError
 
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.query_one(PagedTable).table.focus()
+
+    def select_value(self, selector: str) -> Any:
+        """A filter's chosen value, or None while it shows its prompt."""
+        value = self.query_one(selector, Select).value
+        return None if value is Select.NULL else value
+
     def show_detail(self) -> None:
         self.query_one(self.DETAIL_PANE).add_class("open")
         self.refresh_bindings()

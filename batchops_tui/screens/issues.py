@@ -220,10 +220,6 @@ class IssuesScreen(ListDetailScreen):
             with VerticalScroll(classes="detail", id="incident-detail"):
                 yield Static("", id="workspace-body")
 
-    def on_mount(self) -> None:
-        super().on_mount()
-        self.query_one(PagedTable).table.focus()
-
     def reload(self) -> None:
         self.load()
         if self.detail is not None:
@@ -232,10 +228,7 @@ class IssuesScreen(ListDetailScreen):
             self.load_filters()
 
     def _filters(self) -> dict[str, Any]:
-        def value(selector: str) -> Any:
-            v = self.query_one(selector, Select).value
-            return None if v is Select.NULL else v
-
+        value = self.select_value
         assignee = value("#f-assignee")
         return {
             "status": value("#f-status"),

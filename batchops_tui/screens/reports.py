@@ -132,10 +132,6 @@ class ReportsScreen(ListDetailScreen):
                 with TabPane("PDF", id="tab-pdf"), VerticalScroll():
                     yield Static("", id="pdf-preview")
 
-    def on_mount(self) -> None:
-        super().on_mount()
-        self.query_one(PagedTable).table.focus()
-
     def reload(self) -> None:
         self.load()
 

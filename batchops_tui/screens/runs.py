@@ -162,10 +162,6 @@ class RunsScreen(ListDetailScreen):
             with VerticalScroll(classes="detail", id="run-detail"):
                 yield Static("", id="run-body")
 
-    def on_mount(self) -> None:
-        super().on_mount()
-        self.query_one(PagedTable).table.focus()
-
     def reload(self) -> None:
         self.load()
         if self.detail is not None:
@@ -174,10 +170,7 @@ class RunsScreen(ListDetailScreen):
             self.load_filters()
 
     def _filters(self) -> dict[str, Any]:
-        def value(selector: str) -> Any:
-            v = self.query_one(selector, Select).value
-            return None if v is Select.NULL else v
-
+        value = self.select_value
         return {
             "status": value("#f-status"),
             "kind": value("#f-kind"),
