@@ -19,12 +19,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from batchops_core import audit, codes
 from batchops_core.audit import AuditAction
-from batchops_core.clock import utcnow
-from batchops_core.config import SecuritySettings, Settings
-from batchops_core.db import Database
 from batchops_core.enums import CodePurpose, Role
 from batchops_core.errors import AuthenticationFailed, NotFound, ValidationFailed
-from batchops_core.mail import MailError
+from batchops_core.infra.clock import utcnow
+from batchops_core.infra.config import SecuritySettings, Settings
+from batchops_core.infra.db import Database
+from batchops_core.infra.mail import MailError
 from batchops_core.models import User
 from batchops_core.passwords import check_password, hash_password, verify_password
 from batchops_core.permissions import Action, Actor, require

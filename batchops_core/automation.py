@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from batchops_core import events
-from batchops_core.batching import MicroBatch
-from batchops_core.clock import utcnow
-from batchops_core.db import Database
 from batchops_core.enums import RunKind, RunStatus
 from batchops_core.errors import BatchOpsError
 from batchops_core.incidents import FailureInfo, record_task_failure
+from batchops_core.infra import events
+from batchops_core.infra.batching import MicroBatch
+from batchops_core.infra.clock import utcnow
+from batchops_core.infra.db import Database
 from batchops_core.models import Incident, Job, JobRun, User
 
 if TYPE_CHECKING:
@@ -386,7 +386,7 @@ async def notify_failure(
     if not ctx.settings.smtp.host:
         log.warning("not mailing %s about %r: [smtp] host is not configured", email, subject)
         return []
-    from batchops_core.mail import MailError, send_mail
+    from batchops_core.infra.mail import MailError, send_mail
 
     try:
         await send_mail(ctx.settings, to=[email], subject=subject, text=text)

@@ -24,8 +24,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from batchops_core.automation import AutomationFailed, AutomationRun, Outcome, automation
-from batchops_core.clock import utcnow
 from batchops_core.enums import IncidentStatus, Role, RunStatus, UploadStatus
+from batchops_core.infra.clock import utcnow
 from batchops_core.models import (
     Department,
     DepartmentRecord,
@@ -206,7 +206,7 @@ def _period_start(now: datetime, tz: str, period: str) -> datetime:
 @automation
 async def send_attendance_reminders(run: AutomationRun, period: str = "week") -> Outcome:
     """Email the members of every active department that has not submitted this period."""
-    from batchops_core.mail import send_mail
+    from batchops_core.infra.mail import send_mail
 
     _require_smtp(run)
     settings = run.ctx.settings
@@ -301,7 +301,7 @@ async def _digest_figures(session: AsyncSession, since: datetime) -> dict[str, A
 @automation
 async def send_system_status_digest(run: AutomationRun) -> Outcome:
     """Email admins today's runs by status, failures, open incidents and the 30-day MTTR."""
-    from batchops_core.mail import send_mail
+    from batchops_core.infra.mail import send_mail
 
     _require_smtp(run)
     settings = run.ctx.settings

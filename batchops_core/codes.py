@@ -27,13 +27,14 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from batchops_core import audit, mail
+from batchops_core import audit
 from batchops_core.audit import AuditAction
-from batchops_core.clock import utcnow
-from batchops_core.config import Settings
-from batchops_core.db import Database
 from batchops_core.enums import CodePurpose
 from batchops_core.errors import BatchOpsError, ValidationFailed
+from batchops_core.infra import mail
+from batchops_core.infra.clock import utcnow
+from batchops_core.infra.config import Settings
+from batchops_core.infra.db import Database
 from batchops_core.models import AuditLog, EmailVerificationRequest, PasswordResetRequest, User
 from batchops_core.passwords import check_password, hash_password
 from batchops_core.permissions import Actor

@@ -12,9 +12,9 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from batchops_core.accounts import create_user
-from batchops_core.config import Settings
-from batchops_core.db import Database
 from batchops_core.enums import ProcessMode, Role
+from batchops_core.infra.config import Settings
+from batchops_core.infra.db import Database
 from batchops_core.models import Upload, User
 from batchops_core.permissions import SYSTEM, Actor
 from batchops_core.pipeline.pool import shutdown_pool

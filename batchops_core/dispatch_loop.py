@@ -17,9 +17,10 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from batchops_core import events, schedules
-from batchops_core.clock import utcnow
-from batchops_core.db import Database
+from batchops_core import schedules
+from batchops_core.infra import events
+from batchops_core.infra.clock import utcnow
+from batchops_core.infra.db import Database
 from batchops_core.queue import Dispatcher
 
 log = logging.getLogger(__name__)

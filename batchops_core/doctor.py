@@ -11,10 +11,10 @@ import tempfile
 from dataclasses import dataclass
 from enum import StrEnum
 
-from batchops_core.config import Settings
-from batchops_core.db import open_database
 from batchops_core.errors import BatchOpsError
-from batchops_core.migrate import current_revision, ensure_current
+from batchops_core.infra.config import Settings
+from batchops_core.infra.db import open_database
+from batchops_core.infra.migrate import current_revision, ensure_current
 
 
 class Verdict(StrEnum):

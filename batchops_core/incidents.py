@@ -28,10 +28,10 @@ from typing import Any
 from sqlalchemy import false, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from batchops_core.clock import utcnow
-from batchops_core.config import IncidentSettings, Settings
 from batchops_core.enums import IncidentStatus, Severity, Stage, TicketStatus
 from batchops_core.errors import BatchOpsError
+from batchops_core.infra.clock import utcnow
+from batchops_core.infra.config import IncidentSettings, Settings
 from batchops_core.known_errors import KnownErrorInfo, match_known_error
 from batchops_core.models import Incident, IncidentEvent, KnownError, Ticket
 from batchops_core.permissions import Actor

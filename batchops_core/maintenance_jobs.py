@@ -21,8 +21,8 @@ from typing import Any
 from sqlalchemy import delete, select
 
 from batchops_core.automation import AutomationFailed, AutomationRun, Outcome, automation
-from batchops_core.clock import utcnow
 from batchops_core.enums import IncidentStatus, RunStatus, UploadStatus
+from batchops_core.infra.clock import utcnow
 from batchops_core.models import Incident, JobRun, Upload
 
 TERMINAL_UPLOADS = (

@@ -12,8 +12,6 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from batchops_core.clock import utcnow
-from batchops_core.db_types import UTCDateTime, str_enum
 from batchops_core.enums import (
     IncidentStatus,
     ProcessMode,
@@ -27,6 +25,8 @@ from batchops_core.enums import (
     TicketStatus,
     UploadStatus,
 )
+from batchops_core.infra.clock import utcnow
+from batchops_core.infra.db_types import UTCDateTime, str_enum
 
 
 class Base(DeclarativeBase):

@@ -13,8 +13,8 @@ from importlib.resources import files
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from batchops_core.config import SecuritySettings
 from batchops_core.errors import ValidationFailed
+from batchops_core.infra.config import SecuritySettings
 
 _hasher = PasswordHasher()
 

@@ -17,8 +17,8 @@ from arq import ArqRedis, create_pool
 from arq.connections import RedisSettings
 
 from batchops_core.automation import RunBook
-from batchops_core.config import Settings
-from batchops_core.db import Database
+from batchops_core.infra.config import Settings
+from batchops_core.infra.db import Database
 from batchops_core.tasks import TASKS, TaskContext, TransientError, is_transient
 from batchops_core.workers import Heartbeat, WorkTracker, worker_name
 

@@ -20,7 +20,6 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from batchops_core.clock import utcnow
 from batchops_core.enums import Remediation
 from batchops_core.incidents import (
     ACTIVE_STATUSES,
@@ -29,6 +28,7 @@ from batchops_core.incidents import (
     close_ticket,
     resolve,
 )
+from batchops_core.infra.clock import utcnow
 from batchops_core.models import Incident, KnownError
 
 READ_OPTION_KEYS = ("delimiter", "encoding", "sheet", "column_aliases")

@@ -13,10 +13,10 @@ from datetime import datetime, timedelta
 
 from batchops_core import accounts
 from batchops_core.accounts import UserInfo
-from batchops_core.clock import utcnow
-from batchops_core.config import Settings
-from batchops_core.db import Database
 from batchops_core.errors import AuthenticationFailed
+from batchops_core.infra.clock import utcnow
+from batchops_core.infra.config import Settings
+from batchops_core.infra.db import Database
 from batchops_core.permissions import Actor
 
 

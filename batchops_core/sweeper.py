@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Update, and_, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from batchops_core import events
-from batchops_core.clock import utcnow
-from batchops_core.config import Settings
-from batchops_core.db import Database
 from batchops_core.enums import RunKind, RunStatus, UploadStatus
 from batchops_core.incidents import FailureInfo, record_stage_failure, record_task_failure
+from batchops_core.infra import events
+from batchops_core.infra.clock import utcnow
+from batchops_core.infra.config import Settings
+from batchops_core.infra.db import Database
 from batchops_core.models import JobRun, Upload
 from batchops_core.queue import queue_name
 

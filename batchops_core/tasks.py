@@ -27,11 +27,11 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from batchops_core import automation
-from batchops_core.clock import utcnow
-from batchops_core.config import Settings
-from batchops_core.db import Database
 from batchops_core.enums import RunStatus, Stage, UploadStatus
 from batchops_core.errors import BatchOpsError, DatabaseUnavailable
+from batchops_core.infra.clock import utcnow
+from batchops_core.infra.config import Settings
+from batchops_core.infra.db import Database
 from batchops_core.models import Incident, Job, JobRun, Upload
 from batchops_core.remediation import (
     describe_change,
@@ -265,7 +265,7 @@ async def _auto_resolve(ctx: TaskContext, incident_id: int, upload_id: int) -> N
             incident_id=incident_id,
             reason=f"automatic retry of upload {upload_id} succeeded",
         )
-    from batchops_core import events
+    from batchops_core.infra import events
 
     await events.publish(
         ctx.settings, events.Event(type="incident.updated", id=incident_id, status="resolved")
@@ -335,7 +335,7 @@ async def run_schedule(
             await record_firing_result(
                 session, job_id=job_id, status=RunStatus(result["status"]), finished_at=utcnow()
             )
-    from batchops_core import events
+    from batchops_core.infra import events
 
     await events.publish(
         ctx.settings,

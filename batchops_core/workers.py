@@ -20,11 +20,11 @@ from redis.asyncio import Redis
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from batchops_core import events
-from batchops_core.clock import utcnow
-from batchops_core.config import Settings
-from batchops_core.db import Database
 from batchops_core.enums import RunStatus
+from batchops_core.infra import events
+from batchops_core.infra.clock import utcnow
+from batchops_core.infra.config import Settings
+from batchops_core.infra.db import Database
 from batchops_core.models import JobRun, WorkerHeartbeat
 
 log = logging.getLogger(__name__)

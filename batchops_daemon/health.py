@@ -13,11 +13,11 @@ from datetime import datetime, timedelta
 from redis.asyncio import Redis
 from sqlalchemy import select
 
-from batchops_core.clock import utcnow
-from batchops_core.config import Settings
-from batchops_core.db import Database
 from batchops_core.errors import BatchOpsError, DatabaseUnavailable
-from batchops_core.migrate import ensure_current
+from batchops_core.infra.clock import utcnow
+from batchops_core.infra.config import Settings
+from batchops_core.infra.db import Database
+from batchops_core.infra.migrate import ensure_current
 from batchops_core.models import WorkerHeartbeat
 from batchops_core.workers import redis_pattern
 

@@ -13,10 +13,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from batchops_core import events
-from batchops_core.config import Settings, load_settings
-from batchops_core.db import open_database
 from batchops_core.errors import BatchOpsError
+from batchops_core.infra import events
+from batchops_core.infra.config import Settings, load_settings
+from batchops_core.infra.db import open_database
 from batchops_daemon.health import check_database, check_health, check_redis
 from batchops_daemon.once import run_once
 from batchops_daemon.service import Daemon

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from batchops_core import schedules
-from batchops_core.clock import utcnow
-from batchops_core.config import Settings
-from batchops_core.db import Database
 from batchops_core.enums import RunStatus, UploadStatus
+from batchops_core.infra.clock import utcnow
+from batchops_core.infra.config import Settings
+from batchops_core.infra.db import Database
 from batchops_core.models import Job, Upload
 from batchops_core.queue import Dispatcher
 from batchops_core.sweeper import sweep_once

@@ -20,12 +20,12 @@ from arq import ArqRedis
 from arq.worker import Worker
 from sqlalchemy import select
 
-from batchops_core import events
-from batchops_core.config import Settings
-from batchops_core.db import Database
 from batchops_core.dispatch_loop import run_dispatch_loop
 from batchops_core.enums import UploadStatus
-from batchops_core.metrics import Metrics
+from batchops_core.infra import events
+from batchops_core.infra.config import Settings
+from batchops_core.infra.db import Database
+from batchops_core.infra.metrics import Metrics
 from batchops_core.models import Upload
 from batchops_core.queue import Dispatcher, arq_redis_settings, queue_name
 from batchops_core.sweeper import sweep_once

@@ -20,15 +20,15 @@ from textual.screen import Screen
 from textual.signal import Signal
 from textual.worker import WorkerState, get_current_worker
 
-from batchops_core.clock import utcnow
-from batchops_core.config import Settings
 from batchops_core.errors import BatchOpsError
+from batchops_core.infra.clock import utcnow
+from batchops_core.infra.config import Settings
 from batchops_core.permissions import Action, Actor, allowed
 from batchops_tui.catalogue import ADMIN_SCREENS, ALL_SCREENS, BY_MODE, SCREENS
 
 if TYPE_CHECKING:
-    from batchops_core.db import Database
-    from batchops_core.events import Event
+    from batchops_core.infra.db import Database
+    from batchops_core.infra.events import Event
     from batchops_core.queue import Dispatcher
     from batchops_core.session import SignedInSession
 
@@ -108,7 +108,7 @@ class BatchOpsApp(App[int]):
         UI thread, is what lets the first screen appear in well under a second.
         """
         from batchops_core import accounts, events, migrate, session  # noqa: F401
-        from batchops_core.db import open_database
+        from batchops_core.infra.db import open_database
 
         if self._db is None:
             self._db = open_database(self.settings)
@@ -120,7 +120,7 @@ class BatchOpsApp(App[int]):
             if worker.group == "prepare":
                 await worker.wait()
         if not self._schema_checked:
-            from batchops_core.migrate import ensure_current
+            from batchops_core.infra.migrate import ensure_current
 
             await ensure_current(self.db)
             self._schema_checked = True
@@ -365,7 +365,7 @@ class BatchOpsApp(App[int]):
 
     @work(exclusive=True, group="live", exit_on_error=False)
     async def start_live(self) -> None:
-        from batchops_core import events as core_events
+        from batchops_core.infra import events as core_events
 
         await self.get_dispatcher()
         async with core_events.subscribe(self.settings) as queue:
@@ -412,7 +412,7 @@ class BatchOpsApp(App[int]):
         """Without Redis, other processes' changes are seen by polling the database."""
         if self.session is None or self.session.locked:
             return
-        from batchops_core.events import Event
+        from batchops_core.infra.events import Event
 
         self.data_changed.publish(Event(type="poll"))
         self.poll_notices()

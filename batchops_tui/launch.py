@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from batchops_core.config import Settings
+from batchops_core.infra.config import Settings
 
 
 def _start_process_helpers() -> None:

@@ -24,9 +24,9 @@ from pathlib import Path
 
 from redis.asyncio import Redis
 
-from batchops_core import events
-from batchops_core.clock import utcnow
 from batchops_core.enums import UploadStatus
+from batchops_core.infra import events
+from batchops_core.infra.clock import utcnow
 from batchops_core.permissions import SYSTEM
 from batchops_core.queue import Dispatcher
 from batchops_core.services.uploads import intake_file

@@ -90,7 +90,7 @@ def baseline_delete(path: Path, out: Path, writer: str) -> dict[str, Any]:
 
 
 def batchops(path: Path, out: Path, mode: str) -> dict[str, Any]:
-    from batchops_core.config import Settings
+    from batchops_core.infra.config import Settings
     from batchops_core.pipeline.stages import make_context, run_all
 
     settings = Settings(data_dir=str(out))

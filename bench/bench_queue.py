@@ -34,11 +34,11 @@ from sqlalchemy import func as sql_func
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from batchops_core import events
-from batchops_core.config import RedisSettings, Settings, WorkerSettings
-from batchops_core.db import Database, open_database
 from batchops_core.enums import RunStatus
-from batchops_core.migrate import upgrade
+from batchops_core.infra import events
+from batchops_core.infra.config import RedisSettings, Settings, WorkerSettings
+from batchops_core.infra.db import Database, open_database
+from batchops_core.infra.migrate import upgrade
 from batchops_core.models import JobRun
 from batchops_core.queue import Dispatcher, arq_redis_settings, queue_name
 from batchops_daemon.service import Daemon

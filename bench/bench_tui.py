@@ -27,8 +27,6 @@ from typing import Any
 
 from sqlalchemy import insert, text
 
-from batchops_core.config import RedisSettings, Settings, SmtpSettings
-from batchops_core.db import Database, open_database
 from batchops_core.enums import (
     IncidentStatus,
     ProcessMode,
@@ -39,7 +37,9 @@ from batchops_core.enums import (
     Stage,
     UploadStatus,
 )
-from batchops_core.migrate import upgrade
+from batchops_core.infra.config import RedisSettings, Settings, SmtpSettings
+from batchops_core.infra.db import Database, open_database
+from batchops_core.infra.migrate import upgrade
 from batchops_core.models import Incident, JobRun, Upload
 
 RUNS = 100_000
@@ -55,7 +55,7 @@ COLD_CHILD = """
 import time, sys
 t_import = time.time()
 import asyncio
-from batchops_core.config import Settings, RedisSettings, SmtpSettings
+from batchops_core.infra.config import Settings, RedisSettings, SmtpSettings
 from batchops_tui.app import BatchOpsApp
 t_imported = time.time()
 async def main():

@@ -24,12 +24,13 @@ from redis.exceptions import RedisError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from batchops_core import events, passwords
+from batchops_core import passwords
 from batchops_core.accounts import UserInfo, create_user
-from batchops_core.config import RedisSettings, Settings, SmtpSettings
-from batchops_core.db import Database, open_database
 from batchops_core.enums import Role
-from batchops_core.migrate import upgrade
+from batchops_core.infra import events
+from batchops_core.infra.config import RedisSettings, Settings, SmtpSettings
+from batchops_core.infra.db import Database, open_database
+from batchops_core.infra.migrate import upgrade
 from batchops_core.permissions import SYSTEM
 
 PG_ADMIN_URL = os.environ.get(

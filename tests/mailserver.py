@@ -30,7 +30,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from batchops_core.config import Settings
+from batchops_core.infra.config import Settings
 
 HOST = "127.0.0.1"
 CODE_RE = re.compile(r"\b(\d{6})\b")

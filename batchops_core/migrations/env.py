@@ -1,9 +1,9 @@
-"""Alembic environment: always run on a connection handed over by `batchops_core.migrate`."""
+"""Alembic environment: always run on a connection handed over by `batchops_core.infra.migrate`."""
 
 from alembic import context
 from sqlalchemy import DateTime
 
-from batchops_core.db_types import UTCDateTime
+from batchops_core.infra.db_types import UTCDateTime
 from batchops_core.models import Base
 
 

@@ -27,10 +27,6 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from batchops_core import events
-from batchops_core.clock import utcnow
-from batchops_core.config import Settings
-from batchops_core.db import Database
 from batchops_core.enums import (
     STAGES,
     ProcessMode,
@@ -41,6 +37,10 @@ from batchops_core.enums import (
     UploadStatus,
 )
 from batchops_core.incidents import FailureInfo, record_stage_failure
+from batchops_core.infra import events
+from batchops_core.infra.clock import utcnow
+from batchops_core.infra.config import Settings
+from batchops_core.infra.db import Database
 from batchops_core.models import Department, JobRun, JobRunStep, Upload, User
 from batchops_core.pipeline.errors import StageError
 from batchops_core.pipeline.pool import run_in_pool

@@ -19,9 +19,9 @@ from typing import Any
 
 import pandas as pd
 
-from batchops_core.clock import utcnow
-from batchops_core.config import Settings
 from batchops_core.enums import STAGES, Stage
+from batchops_core.infra.clock import utcnow
+from batchops_core.infra.config import Settings
 from batchops_core.pipeline import errors as E
 from batchops_core.pipeline.atomic import copy_atomic, write_atomic
 from batchops_core.pipeline.errors import StageError

@@ -15,10 +15,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from batchops_core.clock import utcnow
-from batchops_core.config import Settings
 from batchops_core.enums import IncidentStatus, Role, RunStatus, Severity, UploadStatus
 from batchops_core.errors import ValidationFailed
+from batchops_core.infra.clock import utcnow
+from batchops_core.infra.config import Settings
 from batchops_core.models import Incident, Job, JobRun, Upload, User, WorkerHeartbeat
 from batchops_core.permissions import Action, Actor, require
 

@@ -19,9 +19,6 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from batchops_core import events
-from batchops_core.clock import utcnow
-from batchops_core.db import Database
 from batchops_core.enums import (
     IncidentStatus,
     Remediation,
@@ -45,6 +42,9 @@ from batchops_core.incidents import (
     resolve,
     ticket_of,
 )
+from batchops_core.infra import events
+from batchops_core.infra.clock import utcnow
+from batchops_core.infra.db import Database
 from batchops_core.known_errors import match_known_error
 from batchops_core.models import Incident, IncidentEvent, KnownError, Upload, User
 from batchops_core.permissions import Action, Actor, require

@@ -23,12 +23,13 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from batchops_core import audit, events
-from batchops_core.clock import utcnow
-from batchops_core.db import Database
+from batchops_core import audit
 from batchops_core.enums import RunKind, RunStatus, Stage, StepStatus, UploadStatus
 from batchops_core.errors import NotFound, ValidationFailed
 from batchops_core.incidents import ACTIVE_STATUSES, InvalidTransition, TimelineKind, add_event
+from batchops_core.infra import events
+from batchops_core.infra.clock import utcnow
+from batchops_core.infra.db import Database
 from batchops_core.models import Department, Incident, Job, JobRun, JobRunStep, Upload
 from batchops_core.permissions import Action, Actor, require
 from batchops_core.queue import Dispatcher

@@ -19,11 +19,12 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from batchops_core import audit, events
-from batchops_core.clock import utcnow
-from batchops_core.db import Database
+from batchops_core import audit
 from batchops_core.enums import RunStatus
 from batchops_core.errors import NotFound, ValidationFailed
+from batchops_core.infra import events
+from batchops_core.infra.clock import utcnow
+from batchops_core.infra.db import Database
 from batchops_core.models import Job, User
 from batchops_core.permissions import Action, Actor, require
 from batchops_core.queue import Dispatcher

@@ -31,11 +31,12 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from batchops_core import audit, events
-from batchops_core.config import Settings
-from batchops_core.db import Database
+from batchops_core import audit
 from batchops_core.enums import ProcessMode, Stage, UploadStatus
 from batchops_core.errors import NotFound, ValidationFailed
+from batchops_core.infra import events
+from batchops_core.infra.config import Settings
+from batchops_core.infra.db import Database
 from batchops_core.models import Department, Upload
 from batchops_core.permissions import Action, Actor, require
 from batchops_core.pipeline.atomic import fsync_dir

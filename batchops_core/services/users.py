@@ -17,10 +17,10 @@ from batchops_core.accounts import (
     set_role,
     unlock_user,
 )
-from batchops_core.config import Settings
-from batchops_core.db import Database
 from batchops_core.enums import CodePurpose, Role
-from batchops_core.mail import MailError
+from batchops_core.infra.config import Settings
+from batchops_core.infra.db import Database
+from batchops_core.infra.mail import MailError
 from batchops_core.permissions import Actor
 
 __all__ = [

@@ -8,8 +8,8 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from batchops_core.audit import list_audit
-from batchops_core.clock import utcnow
 from batchops_core.errors import ValidationFailed
+from batchops_core.infra.clock import utcnow
 from batchops_tui.cli.common import EXIT_OK, Cli, shell_operator, table
 
 _AGE = re.compile(r"^(\d+)\s*([mhdw])$")

@@ -12,10 +12,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from batchops_core.config import Settings
-from batchops_core.db import Database, open_database
 from batchops_core.enums import Role
-from batchops_core.migrate import ensure_current
+from batchops_core.infra.config import Settings
+from batchops_core.infra.db import Database, open_database
+from batchops_core.infra.migrate import ensure_current
 from batchops_core.permissions import Actor
 
 EXIT_OK = 0

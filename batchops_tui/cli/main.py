@@ -12,8 +12,8 @@ import os
 import sys
 from collections.abc import Sequence
 
-from batchops_core.config import load_settings
 from batchops_core.errors import BatchOpsError
+from batchops_core.infra.config import load_settings
 from batchops_tui.cli import accounts, audit, doctor, schedules, setup, status, upload, users
 from batchops_tui.cli.common import EXIT_FAILED, EXIT_USAGE, Cli
 

@@ -19,8 +19,8 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from batchops_core.clock import utcnow
 from batchops_core.errors import ValidationFailed
+from batchops_core.infra.clock import utcnow
 from batchops_core.queue import Dispatcher
 from batchops_core.schedules import next_runs, validate_cron
 from batchops_core.services.schedules import (

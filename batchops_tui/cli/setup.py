@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from batchops_core.demo import seed_demo
-from batchops_core.migrate import upgrade
+from batchops_core.infra.migrate import upgrade
 from batchops_tui.cli.common import EXIT_OK, Cli
 
 

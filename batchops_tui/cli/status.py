@@ -17,9 +17,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from batchops_core.clock import utcnow
-from batchops_core.config import Settings
 from batchops_core.enums import RunStatus, UploadStatus
+from batchops_core.infra.clock import utcnow
+from batchops_core.infra.config import Settings
 from batchops_core.models import Job, JobRun, Upload
 from batchops_core.workers import WorkerState, list_workers
 from batchops_tui.cli.common import EXIT_FAILED, EXIT_OK, Cli, table

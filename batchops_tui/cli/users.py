@@ -13,9 +13,9 @@ from datetime import datetime
 
 from batchops_core import accounts
 from batchops_core.accounts import UserInfo
-from batchops_core.clock import utcnow
 from batchops_core.enums import Role
 from batchops_core.errors import ValidationFailed
+from batchops_core.infra.clock import utcnow
 from batchops_core.services import users as user_service
 from batchops_tui.cli.common import (
     EXIT_FAILED,

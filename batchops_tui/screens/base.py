@@ -17,7 +17,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Select
 from textual.worker import Worker, WorkerState
 
-from batchops_core.events import Event
+from batchops_core.infra.events import Event
 from batchops_core.permissions import Action
 from batchops_tui.catalogue import SCREENS
 from batchops_tui.screens.dialogs import Field
@@ -205,7 +205,7 @@ class BaseScreen(Screen[None]):
 
     async def publish(self, event: Event) -> None:
         """Tell every TUI (and this one) that something changed, after the commit."""
-        from batchops_core import events
+        from batchops_core.infra import events
 
         await events.publish(self.bo.settings, event)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from batchops_core.config import Settings
+from batchops_core.infra.config import Settings
 from tests.mailserver import MailServer, mailserver, smtp_settings
 
 __all__ = ["mailserver"]

@@ -9,8 +9,6 @@ from batchops_core import accounts
 from batchops_core.accounts import UserInfo
 from batchops_core.audit import AuditAction
 from batchops_core.codes import reset_password, verify_email
-from batchops_core.config import Settings
-from batchops_core.db import Database
 from batchops_core.enums import Role
 from batchops_core.errors import (
     AuthenticationFailed,
@@ -18,7 +16,9 @@ from batchops_core.errors import (
     PermissionDenied,
     ValidationFailed,
 )
-from batchops_core.mail import MailError
+from batchops_core.infra.config import Settings
+from batchops_core.infra.db import Database
+from batchops_core.infra.mail import MailError
 from batchops_core.models import AuditLog, User
 from batchops_core.permissions import Actor
 from batchops_core.services.users import CodeNotSent, create_account

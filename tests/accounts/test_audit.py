@@ -10,11 +10,11 @@ from sqlalchemy import update
 from batchops_core import accounts, audit
 from batchops_core.accounts import UserInfo
 from batchops_core.audit import AuditAction, list_audit
-from batchops_core.clock import utcnow
-from batchops_core.config import Settings
-from batchops_core.db import Database
 from batchops_core.enums import Role
 from batchops_core.errors import PermissionDenied
+from batchops_core.infra.clock import utcnow
+from batchops_core.infra.config import Settings
+from batchops_core.infra.db import Database
 from batchops_core.models import AuditLog
 
 

@@ -11,7 +11,6 @@ from sqlalchemy import select, update
 from batchops_core import accounts
 from batchops_core.accounts import UserInfo
 from batchops_core.audit import AuditAction
-from batchops_core.clock import utcnow
 from batchops_core.codes import (
     CodeProblem,
     CodeRejected,
@@ -20,11 +19,12 @@ from batchops_core.codes import (
     reset_password,
     verify_email,
 )
-from batchops_core.config import Settings
-from batchops_core.db import Database
 from batchops_core.enums import CodePurpose, Role
 from batchops_core.errors import AuthenticationFailed, ValidationFailed
-from batchops_core.mail import MailError
+from batchops_core.infra.clock import utcnow
+from batchops_core.infra.config import Settings
+from batchops_core.infra.db import Database
+from batchops_core.infra.mail import MailError
 from batchops_core.models import AuditLog, EmailVerificationRequest, PasswordResetRequest, User
 from batchops_core.permissions import SYSTEM
 from tests.conftest import TEST_PASSWORD

@@ -6,8 +6,8 @@ import dataclasses
 
 import pytest
 
-from batchops_core.config import Settings
-from batchops_core.mail import MailError, probe, send_mail
+from batchops_core.infra.config import Settings
+from batchops_core.infra.mail import MailError, probe, send_mail
 from tests.mailserver import MailServer, closed_port, smtp_settings
 
 

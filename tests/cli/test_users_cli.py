@@ -228,9 +228,9 @@ def test_audit_command(cli_env: pytest.MonkeyPatch, capsys) -> None:
 
 def test_unlock_after_lockout(cli_env: pytest.MonkeyPatch, capsys, db_url: str) -> None:
     from batchops_core import accounts
-    from batchops_core.config import load_settings
-    from batchops_core.db import open_database
     from batchops_core.errors import AuthenticationFailed
+    from batchops_core.infra.config import load_settings
+    from batchops_core.infra.db import open_database
 
     add(capsys, cli_env, "ann", "user", "ann@school.example", PASSWORD, "--verified")
     settings = load_settings()

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from batchops_core.config import Settings, WorkerSettings
+from batchops_core.infra.config import Settings, WorkerSettings
 from tests.mailserver import MailServer, mailserver, smtp_settings
 
 __all__ = ["mailserver", "MailServer", "smtp_settings"]

@@ -13,7 +13,7 @@ import asyncio
 import os
 import sys
 
-from batchops_core import events
+from batchops_core.infra import events
 from batchops_daemon.main import main
 
 STALL = os.environ.get("BATCHOPS_TEST_STALL_STAGE")

@@ -18,10 +18,10 @@ from sqlalchemy import func, select, update
 
 from batchops_core.accounts import UserInfo
 from batchops_core.automation import run_automation
-from batchops_core.clock import utcnow
-from batchops_core.config import Settings
-from batchops_core.db import Database
 from batchops_core.enums import IncidentStatus, Role, RunKind, RunStatus, UploadStatus
+from batchops_core.infra.clock import utcnow
+from batchops_core.infra.config import Settings
+from batchops_core.infra.db import Database
 from batchops_core.models import (
     Department,
     DepartmentRecord,

@@ -17,9 +17,9 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from batchops_core.config import Settings
-from batchops_core.db import Database, open_database
 from batchops_core.enums import RunStatus, UploadStatus
+from batchops_core.infra.config import Settings
+from batchops_core.infra.db import Database, open_database
 from batchops_core.models import JobRun, Upload
 from batchops_core.permissions import SYSTEM
 from batchops_core.queue import Dispatcher

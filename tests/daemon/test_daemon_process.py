@@ -13,10 +13,10 @@ from pathlib import Path
 from arq import create_pool
 from sqlalchemy import func, select
 
-from batchops_core.clock import utcnow
-from batchops_core.config import Settings
-from batchops_core.db import Database
 from batchops_core.enums import RunStatus
+from batchops_core.infra.clock import utcnow
+from batchops_core.infra.config import Settings
+from batchops_core.infra.db import Database
 from batchops_core.models import Job, JobRun, WorkerHeartbeat
 from batchops_core.permissions import SYSTEM
 from batchops_core.queue import arq_redis_settings, queue_name

@@ -8,11 +8,11 @@ from datetime import timedelta
 from arq import create_pool
 from sqlalchemy import func, select
 
-from batchops_core.clock import utcnow
-from batchops_core.config import Settings
-from batchops_core.db import Database
 from batchops_core.dispatch_loop import dispatch_due, run_dispatch_loop
 from batchops_core.enums import RunStatus
+from batchops_core.infra.clock import utcnow
+from batchops_core.infra.config import Settings
+from batchops_core.infra.db import Database
 from batchops_core.models import Job, JobRun
 from batchops_core.queue import Dispatcher, arq_redis_settings, queue_name
 from tests.daemon.conftest import fast_worker, wait_for

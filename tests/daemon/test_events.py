@@ -7,9 +7,9 @@ import dataclasses
 
 from redis.asyncio import Redis
 
-from batchops_core import events
-from batchops_core.config import Settings
-from batchops_core.events import Event
+from batchops_core.infra import events
+from batchops_core.infra.config import Settings
+from batchops_core.infra.events import Event
 from tests.daemon.conftest import wait_for
 
 

@@ -11,11 +11,11 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from batchops_core import events
-from batchops_core.config import Settings
-from batchops_core.db import Database
 from batchops_core.enums import RunStatus, UploadStatus
 from batchops_core.errors import ValidationFailed
+from batchops_core.infra import events
+from batchops_core.infra.config import Settings
+from batchops_core.infra.db import Database
 from batchops_core.models import Incident, JobRun, Upload
 from batchops_core.permissions import SYSTEM
 from batchops_core.queue import Dispatcher, queue_name

@@ -7,10 +7,10 @@ from datetime import timedelta
 from redis.asyncio import Redis
 from sqlalchemy import select
 
-from batchops_core.clock import utcnow
-from batchops_core.config import Settings
-from batchops_core.db import Database
 from batchops_core.enums import RunKind, RunStatus
+from batchops_core.infra.clock import utcnow
+from batchops_core.infra.config import Settings
+from batchops_core.infra.db import Database
 from batchops_core.models import JobRun, WorkerHeartbeat
 from batchops_core.workers import Heartbeat, WorkTracker, list_workers, redis_key
 from batchops_daemon.health import check_health

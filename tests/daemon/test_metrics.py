@@ -6,11 +6,11 @@ import asyncio
 import urllib.request
 from datetime import timedelta
 
-from batchops_core.clock import utcnow
-from batchops_core.config import Settings
-from batchops_core.db import Database
 from batchops_core.enums import RunKind, RunStatus, Stage, StepStatus, UploadStatus
-from batchops_core.metrics import Metrics
+from batchops_core.infra.clock import utcnow
+from batchops_core.infra.config import Settings
+from batchops_core.infra.db import Database
+from batchops_core.infra.metrics import Metrics
 from batchops_core.models import JobRun, JobRunStep, Upload
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from batchops_core.config import Settings
-from batchops_core.db import Database
 from batchops_core.enums import IncidentStatus, RunStatus, UploadStatus
+from batchops_core.infra.config import Settings
+from batchops_core.infra.db import Database
 from batchops_core.models import Incident, IncidentEvent, JobRun, Upload
 from batchops_core.permissions import SYSTEM
 from batchops_core.queue import Dispatcher

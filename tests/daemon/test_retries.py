@@ -12,10 +12,10 @@ from sqlalchemy import select
 from batchops_core import automation, tasks
 from batchops_core.accounts import UserInfo
 from batchops_core.automation import AutomationFailed, AutomationRun, Outcome
-from batchops_core.clock import utcnow
-from batchops_core.config import Settings
-from batchops_core.db import Database
 from batchops_core.enums import Role, RunStatus
+from batchops_core.infra.clock import utcnow
+from batchops_core.infra.config import Settings
+from batchops_core.infra.db import Database
 from batchops_core.models import Incident, Job, JobRun
 from batchops_core.queue import Dispatcher
 from batchops_daemon.service import Daemon

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from batchops_core.config import Settings
-from batchops_core.db import open_database
 from batchops_core.enums import RunKind, RunStatus, UploadStatus
+from batchops_core.infra.config import Settings
+from batchops_core.infra.db import open_database
 from batchops_core.models import JobRun, Upload
 from batchops_core.workers import Heartbeat
 from batchops_tui.cli.main import main

@@ -6,10 +6,10 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from batchops_core.clock import utcnow
-from batchops_core.config import Settings
-from batchops_core.db import Database
 from batchops_core.enums import RunKind, RunStatus, UploadStatus
+from batchops_core.infra.clock import utcnow
+from batchops_core.infra.config import Settings
+from batchops_core.infra.db import Database
 from batchops_core.models import Incident, JobRun, Upload
 from batchops_core.sweeper import WORKER_LOST, hand_back_upload, sweep_once
 from tests.daemon.conftest import fast_worker

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from batchops_core.migrate import head_revision
+from batchops_core.infra.migrate import head_revision
 from batchops_tui.cli.main import main
 from tests.mailserver import closed_port
 

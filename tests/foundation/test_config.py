@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from batchops_core.config import Settings, find_config_file, load_settings
 from batchops_core.errors import ConfigError
+from batchops_core.infra.config import Settings, find_config_file, load_settings
 from batchops_tui.cli.main import main
 
 REPO_CONFIG = Path(__file__).resolve().parents[2] / "config.toml"

@@ -2,10 +2,10 @@
 
 from sqlalchemy import func, select
 
-from batchops_core.config import Settings
-from batchops_core.db import Database
 from batchops_core.demo import DEMO_USERS, seed_demo
 from batchops_core.enums import IncidentStatus, UploadStatus
+from batchops_core.infra.config import Settings
+from batchops_core.infra.db import Database
 from batchops_core.models import Incident, Upload, User
 
 

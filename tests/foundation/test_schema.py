@@ -2,8 +2,8 @@
 
 from sqlalchemy import func, select
 
-from batchops_core.db import Database
-from batchops_core.migrate import current_revision, ensure_current, head_revision, upgrade
+from batchops_core.infra.db import Database
+from batchops_core.infra.migrate import current_revision, ensure_current, head_revision, upgrade
 from batchops_core.models import Department, DepartmentRecord, Job, KnownError
 
 

@@ -6,10 +6,10 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from batchops_core.config import Settings
-from batchops_core.db import Database
 from batchops_core.enums import Stage, UploadStatus
 from batchops_core.incidents import FailureInfo, record_stage_failure
+from batchops_core.infra.config import Settings
+from batchops_core.infra.db import Database
 from batchops_core.models import Upload
 
 DELIMITER_FAILURE = FailureInfo(

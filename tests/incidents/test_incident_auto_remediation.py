@@ -7,9 +7,9 @@ import hashlib
 
 from sqlalchemy import select
 
-from batchops_core.config import Settings
-from batchops_core.db import Database
 from batchops_core.enums import IncidentStatus, Role, RunStatus, UploadStatus
+from batchops_core.infra.config import Settings
+from batchops_core.infra.db import Database
 from batchops_core.models import JobRun, Upload
 from batchops_core.permissions import Actor
 from batchops_core.services.incidents import get_incident, list_incidents

@@ -7,8 +7,6 @@ import dataclasses
 import pytest
 
 from batchops_core.accounts import UserInfo
-from batchops_core.config import Settings
-from batchops_core.db import Database, open_database
 from batchops_core.enums import (
     IncidentStatus,
     Role,
@@ -24,6 +22,8 @@ from batchops_core.incidents import (
     record_stage_failure,
     record_task_failure,
 )
+from batchops_core.infra.config import Settings
+from batchops_core.infra.db import Database, open_database
 from batchops_core.models import KnownError, Upload
 from batchops_core.queue import Dispatcher
 from batchops_core.services.incidents import (

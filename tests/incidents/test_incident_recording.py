@@ -8,8 +8,6 @@ from datetime import timedelta
 
 from sqlalchemy import func, select, update
 
-from batchops_core.config import IncidentSettings, Settings
-from batchops_core.db import Database
 from batchops_core.enums import IncidentStatus, Severity, Stage, TicketStatus
 from batchops_core.incidents import (
     TASK_TIMEOUT,
@@ -18,6 +16,8 @@ from batchops_core.incidents import (
     record_stage_failure,
     record_task_failure,
 )
+from batchops_core.infra.config import IncidentSettings, Settings
+from batchops_core.infra.db import Database
 from batchops_core.models import Incident, IncidentEvent, KnownError, Ticket
 from tests.incidents.conftest import DELIMITER_FAILURE, MakeFailure
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from batchops_core.db import Database
 from batchops_core.enums import IncidentStatus, Remediation, TicketStatus
+from batchops_core.infra.db import Database
 from batchops_core.models import Incident, IncidentEvent, Ticket
 from batchops_core.remediation import (
     describe_change,

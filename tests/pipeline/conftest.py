@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from batchops_core.config import Settings
+from batchops_core.infra.config import Settings
 from batchops_core.pipeline.stages import StageContext, make_context, run_all
 from tests.pipeline.helpers import Ran
 

@@ -6,7 +6,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from batchops_core.config import PipelineSettings, Settings
+from batchops_core.infra.config import PipelineSettings, Settings
 from batchops_core.pipeline.stages import StageContext, StageOutcome
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"

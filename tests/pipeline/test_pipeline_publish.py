@@ -10,8 +10,8 @@ import pandas as pd
 import pdfplumber
 import pytest
 
-from batchops_core.config import Settings
 from batchops_core.enums import Stage
+from batchops_core.infra.config import Settings
 from batchops_core.pipeline.atomic import write_atomic
 from batchops_core.pipeline.csv_out import write_csv
 from batchops_core.pipeline.pdf_out import write_pdf

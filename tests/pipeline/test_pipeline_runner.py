@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from batchops_core import events
 from batchops_core.accounts import UserInfo
-from batchops_core.config import Settings
-from batchops_core.db import Database
 from batchops_core.enums import Role, RunStatus, Stage, StepStatus, UploadStatus
+from batchops_core.infra import events
+from batchops_core.infra.config import Settings
+from batchops_core.infra.db import Database
 from batchops_core.models import Incident, JobRun, JobRunStep, Upload
 from batchops_core.permissions import Actor
 from batchops_core.pipeline import runner

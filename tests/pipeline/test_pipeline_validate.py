@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from batchops_core.config import Settings
 from batchops_core.enums import Stage
+from batchops_core.infra.config import Settings
 from batchops_core.pipeline.errors import StageError
 from batchops_core.pipeline.stages import StageContext, run_all
 from batchops_core.pipeline.validate import requirements

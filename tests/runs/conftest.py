@@ -7,8 +7,8 @@ from typing import Any
 
 from sqlalchemy import insert
 
-from batchops_core.db import Database
 from batchops_core.enums import RunKind, RunStatus
+from batchops_core.infra.db import Database
 from batchops_core.models import JobRun
 
 STATUSES = [RunStatus.SUCCEEDED] * 7 + [RunStatus.FAILED, RunStatus.SKIPPED, RunStatus.RUNNING]

@@ -9,9 +9,6 @@ import pytest
 from sqlalchemy import func, select
 
 from batchops_core.accounts import UserInfo
-from batchops_core.clock import utcnow
-from batchops_core.config import Settings
-from batchops_core.db import Database, open_database
 from batchops_core.enums import (
     Role,
     RunKind,
@@ -22,6 +19,9 @@ from batchops_core.enums import (
 )
 from batchops_core.errors import NotFound, PermissionDenied, ValidationFailed
 from batchops_core.incidents import FailureInfo, InvalidTransition, record_stage_failure
+from batchops_core.infra.clock import utcnow
+from batchops_core.infra.config import Settings
+from batchops_core.infra.db import Database, open_database
 from batchops_core.models import Incident, JobRun, JobRunStep, Upload
 from batchops_core.queue import Dispatcher
 from batchops_core.services.runs import get_run, list_runs, rerun_from_failed_stage

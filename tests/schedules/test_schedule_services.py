@@ -10,11 +10,11 @@ from arq.jobs import Job as ArqJob
 from sqlalchemy import func, select, update
 
 from batchops_core.accounts import UserInfo
-from batchops_core.clock import utcnow
-from batchops_core.config import Settings
-from batchops_core.db import Database, open_database
 from batchops_core.enums import Role, RunStatus
 from batchops_core.errors import NotFound, PermissionDenied, ValidationFailed
+from batchops_core.infra.clock import utcnow
+from batchops_core.infra.config import Settings
+from batchops_core.infra.db import Database, open_database
 from batchops_core.models import AuditLog, Job
 from batchops_core.queue import Dispatcher
 from batchops_core.schedules import (

@@ -15,9 +15,9 @@ from textual.pilot import Pilot
 from textual.widgets import Input
 
 from batchops_core.accounts import UserInfo
-from batchops_core.config import Settings, TuiSettings
-from batchops_core.db import Database, open_database
 from batchops_core.enums import Role
+from batchops_core.infra.config import Settings, TuiSettings
+from batchops_core.infra.db import Database, open_database
 from batchops_core.queue import Dispatcher
 from batchops_tui.app import BatchOpsApp
 from tests.tui.seed import NOW, PASSWORD, USERNAMES, seed_activity, seed_users
@@ -139,7 +139,7 @@ async def queued_dispatcher(
 
     from redis.asyncio import Redis
 
-    from batchops_core.config import RedisSettings
+    from batchops_core.infra.config import RedisSettings
 
     prefix = f"bo-tui-{uuid.uuid4().hex[:10]}"
     settings = dataclasses.replace(tui_settings, redis=RedisSettings(url=redis_url, prefix=prefix))

@@ -12,8 +12,6 @@ from pathlib import Path
 from sqlalchemy import delete, insert, select, update
 
 from batchops_core.accounts import UserInfo, create_user
-from batchops_core.config import Settings
-from batchops_core.db import Database
 from batchops_core.enums import (
     IncidentStatus,
     ProcessMode,
@@ -25,6 +23,8 @@ from batchops_core.enums import (
     StepStatus,
     UploadStatus,
 )
+from batchops_core.infra.config import Settings
+from batchops_core.infra.db import Database
 from batchops_core.models import (
     Department,
     Incident,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import insert
 
-from batchops_core import events
 from batchops_core.enums import Role, Severity, Stage
-from batchops_core.events import Event
+from batchops_core.infra import events
+from batchops_core.infra.events import Event
 from batchops_core.models import Incident
 from tests.tui.conftest import signed_in, wait_for
 from tests.tui.seed import NOW

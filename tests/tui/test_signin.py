@@ -112,7 +112,7 @@ async def test_session_ends_when_an_admin_disables_the_account(make_app, tui_db,
 async def test_missing_database_is_one_sentence(tmp_path) -> None:
     from textual.widgets import Input
 
-    from batchops_core.config import RedisSettings, Settings, SmtpSettings
+    from batchops_core.infra.config import RedisSettings, Settings, SmtpSettings
     from batchops_tui.app import BatchOpsApp
 
     settings = Settings(

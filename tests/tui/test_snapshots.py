@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from batchops_core.config import Settings
 from batchops_core.enums import Role
+from batchops_core.infra.config import Settings
 from batchops_tui.app import BatchOpsApp
 from tests.tui.conftest import settle, signed_in, wait_for
 from tests.tui.seed import NOW

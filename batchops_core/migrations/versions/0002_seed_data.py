@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 from croniter import croniter
 
-from batchops_core.db_types import UTCDateTime
+from batchops_core.infra.db_types import UTCDateTime
 
 revision: str = "0002"
 down_revision: str | None = "0001"

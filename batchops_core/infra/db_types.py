@@ -17,7 +17,7 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         if value.tzinfo is None:
             raise ValueError(
-                "naive datetime given to a UTC column; use batchops_core.clock.utcnow()"
+                "naive datetime given to a UTC column; use batchops_core.infra.clock.utcnow()"
             )
         value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value

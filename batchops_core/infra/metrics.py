@@ -15,10 +15,10 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Gauge, Histogram, start_http_server
 from sqlalchemy import func, select
 
-from batchops_core.clock import utcnow
-from batchops_core.config import Settings
-from batchops_core.db import Database
 from batchops_core.enums import IncidentStatus, RunKind, RunStatus, UploadStatus
+from batchops_core.infra.clock import utcnow
+from batchops_core.infra.config import Settings
+from batchops_core.infra.db import Database
 from batchops_core.models import Incident, JobRun, JobRunStep, Upload, WorkerHeartbeat
 
 STAGE_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)

@@ -24,8 +24,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from batchops_core.config import Settings
 from batchops_core.errors import DatabaseUnavailable
+from batchops_core.infra.config import Settings
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 

@@ -20,9 +20,9 @@ from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
-from batchops_core.batching import MicroBatch
-from batchops_core.clock import utcnow
-from batchops_core.config import Settings
+from batchops_core.infra.batching import MicroBatch
+from batchops_core.infra.clock import utcnow
+from batchops_core.infra.config import Settings
 
 log = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ from typing import Any
 
 import aiosmtplib
 
-from batchops_core.config import Settings, SmtpSettings
 from batchops_core.errors import BatchOpsError
+from batchops_core.infra.config import Settings, SmtpSettings
 
 PRODUCT = "BatchOps"
 log = logging.getLogger(__name__)

@@ -15,10 +15,10 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection
 
-from batchops_core.db import Database
 from batchops_core.errors import BatchOpsError, SchemaTooNew
+from batchops_core.infra.db import Database
 
-MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+MIGRATIONS_DIR = Path(__file__).parent.parent / "migrations"
 
 
 class SchemaMissing(BatchOpsError):
