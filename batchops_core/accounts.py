@@ -258,7 +258,7 @@ async def change_password(
     if actor.id is None:
         raise ValidationFailed("only a signed-in user can change their own password.")
     refused: AuthenticationFailed | None = None
-    async with db.session() as session:
+    async with db.unit() as session:
         user = await session.get(User, actor.id)
         if user is None or not user.active:
             raise AuthenticationFailed("this account no longer exists or is disabled.")
@@ -382,7 +382,7 @@ async def force_password_reset(
     saying the reset is still required and how to send the code later.
     """
     require(actor, Action.MANAGE_USERS)
-    async with db.session() as session:
+    async with db.unit() as session:
         user = await get_user(session, username)
         if not user.active:
             raise ValidationFailed(

@@ -321,7 +321,7 @@ async def _finish(
     """Close the run (only if still running) and, for a final failure, record the incident."""
     ctx = run.ctx
     incident_id: int | None = None
-    async with ctx.db.session() as session:
+    async with ctx.db.unit() as session:
         await session.execute(
             update(JobRun)
             .where(JobRun.id == run.run_id, JobRun.status == RunStatus.RUNNING)
@@ -368,7 +368,7 @@ async def notify_failure(
     Called only once no retry follows. A missing SMTP configuration or a refused message is
     logged, never raised: the incident is already the record.
     """
-    async with ctx.db.session() as session:
+    async with ctx.db.unit() as session:
         user_id: int | None = None
         if job_id is not None:
             user_id = await session.scalar(select(Job.owner_id).where(Job.id == job_id))

@@ -102,7 +102,7 @@ def _records_csv(rows: list[tuple[int, str, dict[str, Any]]]) -> bytes:
 @automation
 async def ingest_department(run: AutomationRun, department: str) -> Outcome:
     """Read a department's records newer than its last ingest into an upload; enqueue it."""
-    async with run.ctx.db.session() as session:
+    async with run.ctx.db.unit() as session:
         dept = await session.scalar(
             select(Department).where(func.lower(Department.name) == department.strip().lower())
         )
@@ -159,7 +159,7 @@ async def ingest_department(run: AutomationRun, department: str) -> Outcome:
 @automation
 async def ingest_all_departments(run: AutomationRun) -> Outcome:
     """Ingest every active department; succeeded when at least one had new records."""
-    async with run.ctx.db.session() as session:
+    async with run.ctx.db.unit() as session:
         names = list(
             await session.scalars(
                 select(Department.name).where(Department.active.is_(True)).order_by(Department.name)
@@ -211,7 +211,7 @@ async def send_attendance_reminders(run: AutomationRun, period: str = "week") ->
     _require_smtp(run)
     settings = run.ctx.settings
     since = _period_start(utcnow(), settings.timezone, period)
-    async with run.ctx.db.session() as session:
+    async with run.ctx.db.unit() as session:
         late = (
             await session.scalars(
                 select(Department)
@@ -306,7 +306,7 @@ async def send_system_status_digest(run: AutomationRun) -> Outcome:
     _require_smtp(run)
     settings = run.ctx.settings
     since = _period_start(utcnow(), settings.timezone, "day")
-    async with run.ctx.db.session() as session:
+    async with run.ctx.db.unit() as session:
         figures = await _digest_figures(session, since)
         admins = [
             e
@@ -376,7 +376,7 @@ async def fetch_url(
     if not data:
         raise AutomationFailed(f"{url} returned an empty file.")
     name = Path(filename or served_name or "download.csv").name or "download.csv"
-    async with run.ctx.db.session() as session:
+    async with run.ctx.db.unit() as session:
         dept_id = None
         if department:
             dept_id = await session.scalar(

@@ -158,7 +158,7 @@ async def issue_code(
     model = MODELS[purpose]
     code = _new_code()
     ttl = settings.security.code_ttl_minutes
-    async with db.session() as session:
+    async with db.unit() as session:
         user = await session.get(User, user_id)
         if user is None:
             raise ValidationFailed("that account no longer exists.")
@@ -177,7 +177,7 @@ async def issue_code(
     try:
         await mail.send_mail(settings, to=[recipient.email], subject=subject, text=text, html=html)
     except mail.MailError as exc:
-        async with db.session() as session:
+        async with db.unit() as session:
             await session.execute(
                 update(model).where(model.id == row_id).values(invalidated_at=utcnow())
             )
@@ -189,7 +189,7 @@ async def issue_code(
                 **target,
             )
         raise
-    async with db.session() as session:
+    async with db.unit() as session:
         now = utcnow()
         await session.execute(
             update(model)
@@ -273,7 +273,7 @@ async def request_code(
         raise ValidationFailed("give the username or the email address of the account.")
     mail.check_configured(settings)  # "not configured" is the same answer for everyone
     limit = settings.security.codes_per_hour
-    async with db.session() as session:
+    async with db.unit() as session:
         recipients = await _eligible(session, identifier, purpose)
         if recipients:
             counts = [await _sent_last_hour(session, r.id, purpose) for r in recipients]
@@ -285,7 +285,7 @@ async def request_code(
         raise _too_many(settings)
     if not recipients:
         await mail.probe(settings)
-        async with db.session() as session:
+        async with db.unit() as session:
             audit.record(
                 session,
                 actor=None,
@@ -399,7 +399,7 @@ def _actor(user: User) -> Actor:
 
 async def verify_email(db: Database, settings: Settings, *, username: str, code: str) -> None:
     """Mark the account's email verified with a code from `request_code`, or raise CodeRejected."""
-    async with db.session() as session:
+    async with db.unit() as session:
         user, problem, left = await _use_code(session, settings, username, CodePurpose.VERIFY, code)
         if problem is None and user is not None:
             user.email_verified = True
@@ -424,7 +424,7 @@ async def reset_password(
     The password policy is checked first, so a refused password does not spend an attempt.
     """
     check_password(new_password, username, settings.security)
-    async with db.session() as session:
+    async with db.unit() as session:
         user, problem, left = await _use_code(session, settings, username, CodePurpose.RESET, code)
         if problem is None and user is not None:
             user.password_hash = hash_password(new_password)

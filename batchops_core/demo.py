@@ -66,7 +66,7 @@ async def seed_demo(db: Database, settings: Settings) -> list[str]:
 
 async def _seed_accounts(db: Database, settings: Settings) -> list[str]:
     lines = []
-    async with db.session() as session:
+    async with db.unit() as session:
         existing = set(await session.scalars(select(User.username)))
         for username, role in DEMO_USERS.items():
             if username in existing:
@@ -88,7 +88,7 @@ async def _seed_accounts(db: Database, settings: Settings) -> list[str]:
 
 async def _seed_uploads(db: Database, settings: Settings) -> list[str]:
     """Run the demo files through the real pipeline in this process (only on an empty database)."""
-    async with db.session() as session:
+    async with db.unit() as session:
         if await session.scalar(select(func.count()).select_from(Upload)):
             return ["demo uploads skipped: the database already has uploads."]
         operator_id = await session.scalar(select(User.id).where(User.username == "operator"))
@@ -115,7 +115,7 @@ async def _seed_uploads(db: Database, settings: Settings) -> list[str]:
     finally:
         await dispatcher.close()
         shutdown_pool()
-    async with db.session() as session:
+    async with db.unit() as session:
         for upload_id, filename, status in await session.execute(
             select(Upload.id, Upload.filename, Upload.status).order_by(Upload.id)
         ):

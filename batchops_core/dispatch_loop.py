@@ -46,12 +46,12 @@ async def dispatch_due(
     """
     now = now or utcnow()
     report = DispatchReport()
-    async with db.session() as session:
+    async with db.unit() as session:
         due = await schedules.due_jobs(session, now)
     prefix = dispatcher.settings.redis.prefix
     for start in range(0, len(due), CHUNK):
         won = []
-        async with db.session() as session:
+        async with db.unit() as session:
             for firing in due[start : start + CHUNK]:
                 if await schedules.advance_job(
                     session, job_id=firing.job_id, fired_for=firing.scheduled_for, now=now

@@ -167,7 +167,7 @@ async def purge_old_records(run: AutomationRun, days: int | None = None) -> Outc
     trash = storage / ".trash" / str(run.run_id)
     moved: list[tuple[Path, Path]] = []
     try:
-        async with run.ctx.db.session() as session:
+        async with run.ctx.db.unit() as session:
             uploads = (
                 await session.scalars(
                     select(Upload).where(

@@ -90,7 +90,7 @@ async def unlock(db: Database, settings: Settings, current: SignedInSession, pas
 async def still_current(db: Database, current: SignedInSession) -> bool:
     """False when the account was disabled or its sessions were ended since sign-in."""
     check = getattr(accounts, "session_is_current", None)
-    async with db.session() as session:
+    async with db.unit() as session:
         if check is not None:
             return bool(await check(session, user_id=current.user.id, epoch=current.epoch))
         from sqlalchemy import select

@@ -72,7 +72,7 @@ async def hand_back_upload(
     re-delivered job can claim the upload again. Returns whether the upload was handed back.
     """
     now = utcnow()
-    async with db.session() as session:
+    async with db.unit() as session:
         await session.execute(
             update(JobRun)
             .where(_running_runs(upload_id, worker))
@@ -105,7 +105,7 @@ async def fail_upload(
     left alone and no incident is recorded for it.
     """
     now = utcnow()
-    async with db.session() as session:
+    async with db.unit() as session:
         run_id = await session.scalar(
             select(JobRun.id)
             .where(_running_runs(upload_id, worker))
@@ -190,7 +190,7 @@ async def sweep_once(
     cutoff = now - timedelta(seconds=settings.worker.stale_after_seconds)
     report = SweepReport()
     to_enqueue: list[tuple[int, str]] = []
-    async with db.session() as session:
+    async with db.unit() as session:
         last_sign = func.coalesce(JobRun.heartbeat_at, JobRun.started_at, JobRun.created_at)
         stale = (
             await session.execute(
@@ -205,7 +205,7 @@ async def sweep_once(
             f"worker {worker or '?'} stopped heart-beating for over "
             f"{settings.worker.stale_after_seconds} s while running this."
         )
-        async with db.session() as session:
+        async with db.unit() as session:
             won = await session.execute(
                 update(JobRun)
                 .where(JobRun.id == run_id, JobRun.status == RunStatus.RUNNING, last_sign < cutoff)
@@ -312,7 +312,7 @@ async def _find_stuck_uploads(
     `queue_depth` None (no Redis) leaves them to the in-process worker, which polls the table.
     """
     no_run = ~exists().where(JobRun.upload_id == Upload.id, JobRun.status == RunStatus.RUNNING)
-    async with db.session() as session:
+    async with db.unit() as session:
         moved = (
             await session.scalars(
                 update(Upload)

@@ -223,7 +223,7 @@ async def try_remediation(ctx: TaskContext, upload_id: int, outcome: dict[str, A
     task's result and log.
     """
     incident_id = int(outcome["incident_id"])
-    async with ctx.db.session() as session:
+    async with ctx.db.unit() as session:
         incident = await session.get(Incident, incident_id)
         upload = await session.get(Upload, upload_id)
         if incident is None or upload is None or upload.status != UploadStatus.FAILED:
@@ -259,7 +259,7 @@ async def try_remediation(ctx: TaskContext, upload_id: int, outcome: dict[str, A
 
 
 async def _auto_resolve(ctx: TaskContext, incident_id: int, upload_id: int) -> None:
-    async with ctx.db.session() as session:
+    async with ctx.db.unit() as session:
         await mark_auto_resolved(
             session,
             incident_id=incident_id,
@@ -331,7 +331,7 @@ async def run_schedule(
         # A successful run recorded the schedule's last status with its own row (RunBook).
         from batchops_core.schedules import record_firing_result
 
-        async with ctx.db.session() as session:
+        async with ctx.db.unit() as session:
             await record_firing_result(
                 session, job_id=job_id, status=RunStatus(result["status"]), finished_at=utcnow()
             )

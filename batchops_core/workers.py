@@ -101,7 +101,7 @@ class Heartbeat:
     async def beat(self) -> None:
         """One beat: the row, the runs in hand, the Redis key, an event; raises on DB errors."""
         now = utcnow()
-        async with self.db.session() as session:
+        async with self.db.unit() as session:
             await _upsert(session, self, now)
             uploads, runs = list(self.tracker.uploads), list(self.tracker.runs)
             if uploads or runs:
@@ -149,7 +149,7 @@ class Heartbeat:
         if not remove:
             return
         try:
-            async with self.db.session() as session:
+            async with self.db.unit() as session:
                 await session.execute(
                     delete(WorkerHeartbeat).where(WorkerHeartbeat.name == self.name)
                 )

@@ -67,7 +67,7 @@ async def check_health(db: Database, settings: Settings, now: datetime | None = 
     window = settings.worker.health_interval
     cutoff = now - timedelta(seconds=window)
     try:
-        async with db.session() as session:
+        async with db.unit() as session:
             rows = (
                 await session.execute(
                     select(WorkerHeartbeat.name, WorkerHeartbeat.heartbeat_at)

@@ -46,7 +46,7 @@ class ItemResult:
 
 
 async def _queued_uploads(db: Database, seen: set[int]) -> list[tuple[int, str]]:
-    async with db.session() as session:
+    async with db.unit() as session:
         rows = (
             await session.execute(
                 select(Upload.id, Upload.filename)
@@ -61,7 +61,7 @@ async def _final_upload(db: Database, settings: Settings, upload_id: int) -> Upl
     """The upload once it left queued/processing (another worker may hold it), or as it is."""
     deadline = time.monotonic() + settings.worker.job_timeout + 30
     while True:
-        async with db.session() as session:
+        async with db.unit() as session:
             upload = await session.get(Upload, upload_id)
         if upload is None or upload.status not in (UploadStatus.QUEUED, UploadStatus.PROCESSING):
             return upload
@@ -100,10 +100,10 @@ async def _due_schedules(db: Database, settings: Settings) -> list[tuple[int, st
     """Claim every due firing (as a daemon would) and return (job id, name, firing time)."""
     now = utcnow()
     claimed = []
-    async with db.session() as session:
+    async with db.unit() as session:
         due = await schedules.due_jobs(session, now)
     for firing in due:
-        async with db.session() as session:
+        async with db.unit() as session:
             if not await schedules.advance_job(
                 session, job_id=firing.job_id, fired_for=firing.scheduled_for, now=now
             ):

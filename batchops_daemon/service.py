@@ -281,7 +281,7 @@ class Daemon:
                 del in_flight[upload_id]
             if len(in_flight) < limit:
                 try:
-                    async with self.db.session() as session:
+                    async with self.db.unit() as session:
                         queued = list(
                             await session.scalars(
                                 select(Upload.id)

@@ -423,7 +423,7 @@ class BatchOpsApp(App[int]):
 
         since = self._notice_since or self.clock()
         self._notice_since = self.clock()
-        async with self.db.session() as session:
+        async with self.db.unit() as session:
             notices = await my_notices(
                 session, actor=self.actor, since=since - timedelta(seconds=1)
             )

@@ -184,14 +184,14 @@ async def batchops_path(settings: Settings, db: Database, n: int) -> tuple[float
         await dispatcher.enqueue("noop")
     enqueue = time.perf_counter() - started
     await dispatcher.close()
-    async with db.session() as session:
+    async with db.unit() as session:
         before = await session.scalar(select(sql_func.count(JobRun.id))) or 0
     daemon = Daemon(settings, db, metrics_port=-1)
     started = time.perf_counter()
     status = await daemon.run_arq(burst=True)
     drain = time.perf_counter() - started
     assert status == 0
-    async with db.session() as session:
+    async with db.unit() as session:
         done = await session.scalar(
             select(sql_func.count(JobRun.id)).where(
                 JobRun.task == "noop", JobRun.status == RunStatus.SUCCEEDED

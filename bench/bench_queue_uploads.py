@@ -42,7 +42,7 @@ async def round_(daemons: int) -> tuple[float, int]:
         config = write_config(settings, tmp / "config.toml")
         procs = [start_daemon(config, tmp / f"daemon{k}.log") for k in range(daemons)]
         while True:  # measure from the moment every daemon reported alive
-            async with db.session() as session:
+            async with db.unit() as session:
                 alive = await session.scalar(select(func.count()).select_from(WorkerHeartbeat))
             if alive >= daemons:
                 break
@@ -55,7 +55,7 @@ async def round_(daemons: int) -> tuple[float, int]:
         await dispatcher.close()
         done = 0
         while time.perf_counter() - started < 900:
-            async with db.session() as session:
+            async with db.unit() as session:
                 done = (
                     await session.scalar(
                         select(func.count(Upload.id)).where(Upload.status == UploadStatus.PUBLISHED)
@@ -68,7 +68,7 @@ async def round_(daemons: int) -> tuple[float, int]:
         elapsed = time.perf_counter() - started
         for proc in procs:
             stop_daemon(proc)
-        async with db.session() as session:
+        async with db.unit() as session:
             runs = await session.scalar(
                 select(func.count(JobRun.id)).where(JobRun.status == RunStatus.SUCCEEDED)
             )

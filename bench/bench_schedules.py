@@ -41,7 +41,7 @@ async def main() -> int:
         config = write_config(settings, tmp / "config.toml")
         procs = [start_daemon(config, tmp / f"daemon{k}.log") for k in range(DAEMONS)]
         while True:
-            async with db.session() as session:
+            async with db.unit() as session:
                 alive = await session.scalar(select(func.count()).select_from(WorkerHeartbeat))
             if alive >= DAEMONS:
                 break
@@ -67,7 +67,7 @@ async def main() -> int:
         deadline = time.monotonic() + 120
         runs: list[tuple[int, float | None]] = []
         while time.monotonic() < deadline:
-            async with db.session() as session:
+            async with db.unit() as session:
                 runs = list(
                     (
                         await session.execute(
@@ -81,7 +81,7 @@ async def main() -> int:
                 break
             await asyncio.sleep(0.2)
         await asyncio.sleep(1)  # a duplicate firing would land now
-        async with db.session() as session:
+        async with db.unit() as session:
             total = await session.scalar(
                 select(func.count(JobRun.id)).where(JobRun.scheduled_for == due)
             )

@@ -100,7 +100,7 @@ async def bulk_seed(db: Database, settings: Settings) -> int:
     from batchops_core.permissions import SYSTEM
 
     rng = random.Random(7)
-    async with db.session() as session:
+    async with db.unit() as session:
         user = await create_user(
             session,
             actor=SYSTEM,
@@ -112,7 +112,7 @@ async def bulk_seed(db: Database, settings: Settings) -> int:
             verified=True,
         )
     started = time.perf_counter()
-    async with db.session() as session:
+    async with db.unit() as session:
         uploads = [
             {
                 "filename": f"file-{i:05d}.csv",
@@ -129,7 +129,7 @@ async def bulk_seed(db: Database, settings: Settings) -> int:
         ]
         for chunk in range(0, UPLOADS, 5_000):
             await session.execute(insert(Upload), uploads[chunk : chunk + 5_000])
-    async with db.session() as session:
+    async with db.unit() as session:
         batch = []
         for i in range(RUNS):
             status = RunStatus.FAILED if rng.random() < 0.1 else RunStatus.SUCCEEDED
@@ -153,7 +153,7 @@ async def bulk_seed(db: Database, settings: Settings) -> int:
             if len(batch) == 10_000:
                 await session.execute(insert(JobRun), batch)
                 batch = []
-    async with db.session() as session:
+    async with db.unit() as session:
         incidents = [
             {
                 "title": f"fees: CODE{i % 40} at validate",
@@ -196,7 +196,7 @@ async def open_screens(settings: Settings, label: str) -> None:
     for name, fn in (("list_runs", list_runs), ("list_incidents", list_incidents)):
         times = []
         for _ in range(8):
-            async with db.session() as session:
+            async with db.unit() as session:
                 if actor is None:
                     from sqlalchemy import select
 

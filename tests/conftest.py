@@ -194,7 +194,7 @@ async def _close_event_clients() -> AsyncIterator[None]:
 async def users(db: Database, db_settings: Settings) -> dict[Role, UserInfo]:
     """One verified account per role: admin, moderator, user (password TEST_PASSWORD)."""
     made: dict[Role, UserInfo] = {}
-    async with db.session() as session:
+    async with db.unit() as session:
         for role in Role:
             made[role] = await create_user(
                 session,

@@ -1,4 +1,11 @@
-"""Async engine and session factory for `sqlite+aiosqlite` (embedded) or `postgresql+asyncpg`.
+"""Async engine, session factory and the unit of work (SQLite/aiosqlite or PostgreSQL/asyncpg).
+
+**The unit of work is the one door into the database.** `async with db.unit() as uow:` opens one
+transaction; `uow` is an `AsyncSession` that also collects what must leave the process once the
+data is durable: `uow.emit(event)` and `uow.after_commit(callback)` (an enqueue, a mail). They run
+after COMMIT, in order, and never after a rollback, so a subscriber is never told to look at a row
+that does not exist and a worker never receives an id its transaction did not commit. Services
+emit their own events; callers (TUI, CLI, daemon) only open the unit, and so cannot forget one.
 
 SQLite gets WAL, a busy timeout and foreign keys on every connection so that the TUI, the embedded
 worker and the CLI can share one file. Connection failures become `DatabaseUnavailable` with one
@@ -7,8 +14,9 @@ sentence that names the database, never a driver traceback.
 
 from __future__ import annotations
 
+import logging
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,9 +33,51 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from batchops_core.errors import DatabaseUnavailable
+from batchops_core.infra import events
 from batchops_core.infra.config import Settings
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+log = logging.getLogger(__name__)
+
+AfterCommit = Callable[[], Awaitable[object]]
+
+
+class UnitOfWork(AsyncSession):
+    """A session whose events and follow-up work are released only after its COMMIT."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.pending_events: list[events.Event] = []
+        self.pending_hooks: list[AfterCommit] = []
+
+    def emit(self, event: events.Event) -> None:
+        """Publish `event` once this unit commits; dropped if it rolls back."""
+        self.pending_events.append(event)
+
+    def after_commit(self, callback: AfterCommit) -> None:
+        """Await `callback()` once this unit commits (enqueue work, send mail)."""
+        self.pending_hooks.append(callback)
+
+    def discard_pending(self) -> None:
+        self.pending_events.clear()
+        self.pending_hooks.clear()
+
+    async def release(self, settings: Settings) -> None:
+        """Publish the events, then run the hooks; a failing hook is logged, not raised.
+
+        The commit already happened, so a hook's failure cannot undo it: the database stays the
+        truth (a queued upload whose enqueue was lost is re-queued by the sweeper).
+        """
+        emitted, hooks = list(self.pending_events), list(self.pending_hooks)
+        self.discard_pending()
+        for change in emitted:
+            await events.publish(settings, change)
+        for hook in hooks:
+            try:
+                await hook()
+            except Exception as exc:
+                log.warning("after-commit work failed (the commit stands): %s", exc)
 
 
 @dataclass
@@ -35,8 +85,9 @@ class Database:
     """The engine and the session factory of one configured database."""
 
     engine: AsyncEngine
-    sessions: async_sessionmaker[AsyncSession]
+    sessions: async_sessionmaker[UnitOfWork]
     url: URL
+    settings: Settings
 
     @property
     def is_sqlite(self) -> bool:
@@ -47,10 +98,16 @@ class Database:
         return self.url.render_as_string(hide_password=True)
 
     @asynccontextmanager
-    async def session(self) -> AsyncIterator[AsyncSession]:
-        """A session in a transaction committed on success, rolled back on error."""
-        async with self.sessions() as session, session.begin():
-            yield session
+    async def unit(self) -> AsyncIterator[UnitOfWork]:
+        """One transaction: committed on success, rolled back on error; then its events leave."""
+        async with self.sessions() as uow:
+            try:
+                async with uow.begin():
+                    yield uow
+            except BaseException:
+                uow.discard_pending()
+                raise
+            await uow.release(self.settings)
 
     async def check(self) -> None:
         """Open one connection and run `SELECT 1`, or raise DatabaseUnavailable."""
@@ -94,8 +151,14 @@ def open_database(settings: Settings, url: str | None = None) -> Database:
     engine = create_async_engine(parsed, **kwargs)
     if backend == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-    sessions = async_sessionmaker(engine, expire_on_commit=False)
-    return Database(engine=engine, sessions=sessions, url=parsed)
+    sessions = async_sessionmaker(engine, class_=UnitOfWork, expire_on_commit=False)
+    return Database(engine=engine, sessions=sessions, url=parsed, settings=settings)
 
 
-__all__ = ["Database", "OperationalError", "open_database", "describe_connection_error"]
+__all__ = [
+    "Database",
+    "OperationalError",
+    "UnitOfWork",
+    "describe_connection_error",
+    "open_database",
+]

@@ -76,7 +76,7 @@ class Metrics:
 
     async def refresh(self, db: Database, settings: Settings, queue_depth: int | None) -> None:
         """Recompute the gauges and observe new stage durations and schedule lags."""
-        async with db.session() as session:
+        async with db.unit() as session:
             uploads = dict(
                 (
                     await session.execute(

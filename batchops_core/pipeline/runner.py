@@ -162,7 +162,7 @@ async def _claim(
     db: Database, settings: Settings, upload_id: int, *, worker: str, from_stage: Stage | None
 ) -> tuple[StageContext, int, int, int] | RunOutcome:
     now = utcnow()
-    async with db.session() as session:
+    async with db.unit() as session:
         claimed = await session.execute(
             update(Upload)
             .where(Upload.id == upload_id, Upload.status.in_(CLAIMABLE))
@@ -261,7 +261,7 @@ async def _step_started(
     db: Database, upload_id: int, run_id: int, attempt: int, stage: Stage
 ) -> None:
     now = utcnow()
-    async with db.session() as session:
+    async with db.unit() as session:
         moved = await session.execute(
             update(Upload)
             .where(*_mine(upload_id, attempt))
@@ -298,7 +298,7 @@ async def _step_done(
     outcome: StageOutcome,
 ) -> None:
     now = utcnow()
-    async with db.session() as session:
+    async with db.unit() as session:
         moved = await session.execute(
             update(Upload)
             .where(*_mine(upload_id, attempt))
@@ -341,7 +341,7 @@ async def _finish(
     data = outcome.data
     status = UploadStatus.PARTIAL if data.get("status") == "partial" else UploadStatus.PUBLISHED
     now = utcnow()
-    async with db.session() as session:
+    async with db.unit() as session:
         moved = await session.execute(
             update(Upload)
             .where(*_mine(upload_id, attempt))
@@ -404,7 +404,7 @@ async def _fail(
     details.update({k: v for k, v in (("row", err.row), ("column", err.column)) if v is not None})
     lines = [f"{err.code}: {err.message}"] + ([f"hint: {err.hint}"] if err.hint else [])
     incident_id: int | None = None
-    async with db.session() as session:
+    async with db.unit() as session:
         moved = await session.execute(
             update(Upload)
             .where(*_mine(upload_id, attempt))
@@ -466,7 +466,7 @@ async def _fail(
 
 
 async def _supersede(db: Database, run_id: int, stage: Stage) -> None:
-    async with db.session() as session:
+    async with db.unit() as session:
         await session.execute(
             update(JobRun)
             .where(JobRun.id == run_id, JobRun.status == RunStatus.RUNNING)

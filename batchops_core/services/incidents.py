@@ -482,7 +482,7 @@ async def retry_incident(
     queued, where `batchops-daemon --once` and the sweeper find it.
     """
     require(actor, Action.MANAGE_ISSUES)
-    async with db.session() as session:
+    async with db.unit() as session:
         incident = await _load(session, incident_id)
         require_status(incident, ACTIVE_STATUSES, "retried")
         if incident.upload_id is None:
@@ -517,7 +517,7 @@ async def retry_incident(
         )
         upload_id = upload.id
     await dispatcher.enqueue("retry_upload", upload_id, stage.value)
-    async with db.session() as session:
+    async with db.unit() as session:
         detail = await _detail(session, await _load(session, incident_id))
     await events.publish(dispatcher.settings, incident_event(detail))
     await events.publish(

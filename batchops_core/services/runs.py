@@ -304,7 +304,7 @@ async def rerun_from_failed_stage(
     """Run a failed run again: a pipeline run from its failed stage, an automation run by
     firing its schedule now. Returns the arq job id (None when arq already held it)."""
     require(actor, Action.VIEW_RUNS)
-    async with db.session() as session:
+    async with db.unit() as session:
         run = await session.get(JobRun, run_id)
         if run is None:
             raise NotFound(f"there is no run #{run_id}.")

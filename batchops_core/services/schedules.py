@@ -284,7 +284,7 @@ async def run_now(db: Database, dispatcher: Dispatcher, *, actor: Actor, job_id:
     """
     require(actor, Action.RUN_SCHEDULES)
     now = utcnow().replace(microsecond=0)
-    async with db.session() as session:
+    async with db.unit() as session:
         job = await _load(session, job_id)
         audit.record(
             session,

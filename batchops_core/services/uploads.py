@@ -260,7 +260,7 @@ async def _record(
 ) -> UploadInfo:
     moved_to: Path | None = None
     try:
-        async with db.session() as session:
+        async with db.unit() as session:
             department, department_id = await _department(session, source)
             previous = await session.scalar(
                 select(Upload.id)

@@ -57,7 +57,7 @@ async def create_account(
 
     Raises CodeNotSent (a MailError carrying the new account) when the code could not be sent.
     """
-    async with db.session() as session:
+    async with db.unit() as session:
         user = await accounts.create_user(
             session,
             actor=actor,

@@ -57,7 +57,7 @@ async def audit_command(args: argparse.Namespace, cli: Cli) -> int:
         raise ValidationFailed("--offset must not be negative.")
     since = parse_since(args.since, cli.settings.timezone) if args.since else None
     db = await cli.database()
-    async with db.session() as session:
+    async with db.unit() as session:
         page = await list_audit(
             session,
             actor=shell_operator(),

@@ -178,7 +178,7 @@ async def list_command(args: argparse.Namespace, cli: Cli) -> int:
     actor = await signed_in_actor(cli, args.as_user, password_stdin=args.password_stdin)
     db = await cli.database()
     rows: list[ScheduleRow] = []
-    async with db.session() as session:
+    async with db.unit() as session:
         offset = 0
         while True:
             page = await list_schedules(
@@ -217,7 +217,7 @@ async def add_command(args: argparse.Namespace, cli: Cli) -> int:
     actor = await signed_in_actor(cli, args.as_user, password_stdin=args.password_stdin)
     arguments = _task_arguments(args)
     db = await cli.database()
-    async with db.session() as session:
+    async with db.unit() as session:
         row = await create_schedule(
             session,
             actor=actor,
@@ -255,7 +255,7 @@ async def edit_command(args: argparse.Namespace, cli: Cli) -> int:
         )
         return EXIT_USAGE
     db = await cli.database()
-    async with db.session() as session:
+    async with db.unit() as session:
         found = await find_schedule(session, actor=actor, ref=args.schedule)
         row = await update_schedule(session, actor=actor, job_id=found.id, **changes)
     _show(cli, "updated", row)
@@ -265,7 +265,7 @@ async def edit_command(args: argparse.Namespace, cli: Cli) -> int:
 async def toggle_command(args: argparse.Namespace, cli: Cli) -> int:
     actor = await signed_in_actor(cli, args.as_user, password_stdin=args.password_stdin)
     db = await cli.database()
-    async with db.session() as session:
+    async with db.unit() as session:
         found = await find_schedule(session, actor=actor, ref=args.schedule)
         row = await set_schedule_enabled(
             session, actor=actor, job_id=found.id, enabled=args.enabled
@@ -277,7 +277,7 @@ async def toggle_command(args: argparse.Namespace, cli: Cli) -> int:
 async def run_now_command(args: argparse.Namespace, cli: Cli) -> int:
     actor = await signed_in_actor(cli, args.as_user, password_stdin=args.password_stdin)
     db = await cli.database()
-    async with db.session() as session:
+    async with db.unit() as session:
         found = await find_schedule(session, actor=actor, ref=args.schedule)
     dispatcher = await Dispatcher.connect(db, cli.settings)
     try:
@@ -285,7 +285,7 @@ async def run_now_command(args: argparse.Namespace, cli: Cli) -> int:
         if dispatcher.embedded:
             cli.print(f"running schedule #{found.id} '{found.name}' in this process ...")
             await dispatcher.wait_idle()
-            async with db.session() as session:
+            async with db.unit() as session:
                 after = await find_schedule(session, actor=actor, ref=str(found.id))
             status = after.last_status.value if after.last_status else "unknown"
             cli.print(f"schedule #{found.id} '{found.name}' finished: {status}.")
@@ -305,7 +305,7 @@ async def next_command(args: argparse.Namespace, cli: Cli) -> int:
     else:
         actor = await signed_in_actor(cli, args.as_user, password_stdin=args.password_stdin)
         db = await cli.database()
-        async with db.session() as session:
+        async with db.unit() as session:
             row = await find_schedule(session, actor=actor, ref=args.schedule)
         cron, tz = row.cron, row.timezone
         label = f"#{row.id} '{row.name}' ('{row.cron}' {row.timezone})"

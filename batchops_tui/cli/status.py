@@ -265,7 +265,7 @@ def _render(cli: Cli, st: SystemStatus) -> None:
 
 async def handle_status(args: argparse.Namespace, cli: Cli) -> int:
     db = await cli.database()
-    async with db.session() as session:
+    async with db.unit() as session:
         st = await gather_status(session, cli.settings)
     st = dataclasses.replace(st, queue_depth=await _queue_depth(cli.settings))
     if args.json:

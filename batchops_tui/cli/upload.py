@@ -159,7 +159,7 @@ async def handle_upload(args: argparse.Namespace, cli: Cli) -> int:
             from batchops_core.pipeline.pool import shutdown_pool
 
             shutdown_pool()
-    async with db.session() as session:
+    async with db.unit() as session:
         latest = {
             u.id: u.as_json() for u in await get_uploads(session, actor=actor, upload_ids=accepted)
         }
@@ -178,7 +178,7 @@ async def _wait(cli: Cli, db: Any, actor: Actor, ids: list[int]) -> None:
 
     deadline = time.monotonic() + cli.settings.worker.job_timeout * max(1, len(ids)) + 60
     while time.monotonic() < deadline:
-        async with db.session() as session:
+        async with db.unit() as session:
             infos = await get_uploads(session, actor=actor, upload_ids=ids)
         if all(i.finished for i in infos):
             return

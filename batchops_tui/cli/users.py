@@ -82,7 +82,7 @@ async def add_command(args: argparse.Namespace, cli: Cli) -> int:
     name = accounts.check_username(args.name)
     email = accounts.check_email(args.email)
     db = await cli.database()
-    async with db.session() as session:
+    async with db.unit() as session:
         if await accounts.user_exists(session, name):
             raise ValidationFailed(f"a user named '{name}' already exists.")
     if not args.password_stdin and not sys.stdin.isatty():
@@ -116,7 +116,7 @@ async def add_command(args: argparse.Namespace, cli: Cli) -> int:
 
 async def list_command(args: argparse.Namespace, cli: Cli) -> int:
     db = await cli.database()
-    async with db.session() as session:
+    async with db.unit() as session:
         found = await accounts.list_users(session, actor=shell_operator())
     now = utcnow()
     if args.json:
@@ -154,7 +154,7 @@ async def list_command(args: argparse.Namespace, cli: Cli) -> int:
 async def set_role_command(args: argparse.Namespace, cli: Cli) -> int:
     role = accounts.parse_role(args.role)
     db = await cli.database()
-    async with db.session() as session:
+    async with db.unit() as session:
         before = (await accounts.get_user(session, args.name)).role
         user = await accounts.set_role(
             session, actor=shell_operator(), username=args.name, role=role
@@ -176,7 +176,7 @@ async def admin_command(args: argparse.Namespace, cli: Cli) -> int:
             "session ended."
         )
         return EXIT_OK
-    async with db.session() as session:
+    async with db.unit() as session:
         if args.action == "unlock":
             user = await accounts.unlock_user(session, actor=actor, username=args.name)
             cli.print(f"'{user.username}' is unlocked.")

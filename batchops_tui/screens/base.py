@@ -113,7 +113,7 @@ class BaseScreen(Screen[None]):
 
     async def call(self, fn: Callable[..., Awaitable[T]], /, **kwargs: Any) -> T:
         """Call a core service in its own transaction, as the signed-in user."""
-        async with self.bo.db.session() as session:
+        async with self.bo.db.unit() as session:
             return await fn(session, actor=self.bo.actor, **kwargs)
 
     async def page_of(

@@ -39,7 +39,7 @@ class HomeScreen(BaseScreen):
     async def load(self) -> None:
         from batchops_core.services.dashboard import get_dashboard
 
-        async with self.bo.db.session() as session:
+        async with self.bo.db.unit() as session:
             dash = await get_dashboard(
                 session, self.bo.settings, actor=self.bo.actor, now=self.bo.clock()
             )

@@ -37,12 +37,12 @@ async def _sign_in(db: Database, settings: Settings, name: str, password: str) -
 
 
 async def _audit(db: Database, action: str) -> list[AuditLog]:
-    async with db.session() as session:
+    async with db.unit() as session:
         return list(await session.scalars(select(AuditLog).where(AuditLog.action == action)))
 
 
 async def _user(db: Database, name: str) -> User:
-    async with db.session() as session:
+    async with db.unit() as session:
         user = await session.scalar(select(User).where(User.username == name))
         assert user is not None
         return user
@@ -131,7 +131,7 @@ async def test_bad_input_changes_nothing(
         await create_account(
             db, mail_settings, actor=users[Role.ADMIN].actor, role=Role.USER, **given
         )
-    async with db.session() as session:
+    async with db.unit() as session:
         assert len(await accounts.list_users(session, actor=users[Role.ADMIN].actor)) == 3
     assert mailserver.messages == []
     assert len(await _audit(db, AuditAction.USER_CREATE)) == len(users)
@@ -152,7 +152,7 @@ async def test_only_admins_manage_users(
             role=Role.USER,
             password=TEST_PASSWORD,
         )
-    async with db.session() as session:
+    async with db.unit() as session:
         with pytest.raises(PermissionDenied):
             await accounts.set_role(session, actor=actor, username="user1", role=Role.ADMIN)
         with pytest.raises(PermissionDenied):
@@ -170,16 +170,16 @@ async def test_last_admin_cannot_be_demoted_or_disabled(
     db: Database, db_settings: Settings, users: dict[Role, UserInfo]
 ) -> None:
     admin = users[Role.ADMIN].actor
-    async with db.session() as session:
+    async with db.unit() as session:
         with pytest.raises(ValidationFailed, match="last active admin and cannot be demoted"):
             await accounts.set_role(session, actor=admin, username="admin1", role=Role.USER)
         with pytest.raises(ValidationFailed, match="last active admin and cannot be disabled"):
             await accounts.set_active(session, actor=admin, username="admin1", active=False)
-    async with db.session() as session:  # with a second admin, the first may step down
+    async with db.unit() as session:  # with a second admin, the first may step down
         await accounts.set_role(session, actor=admin, username="moderator1", role=Role.ADMIN)
-    async with db.session() as session:
+    async with db.unit() as session:
         await accounts.set_role(session, actor=admin, username="admin1", role=Role.USER)
-    async with db.session() as session:
+    async with db.unit() as session:
         moderator = (await accounts.get_user(session, "moderator1")).id
         new_admin = Actor(id=moderator, username="moderator1", role=Role.ADMIN)
         with pytest.raises(ValidationFailed, match="last active admin"):
@@ -193,22 +193,22 @@ async def test_disable_ends_sessions_and_refuses_sign_in(
     db: Database, db_settings: Settings, users: dict[Role, UserInfo]
 ) -> None:
     target = users[Role.USER]
-    async with db.session() as session:
+    async with db.unit() as session:
         await accounts.set_active(
             session, actor=users[Role.ADMIN].actor, username="user1", active=False
         )
-    async with db.session() as session:
+    async with db.unit() as session:
         assert not await accounts.session_is_current(
             session, user_id=target.id, epoch=target.session_epoch
         )
     with pytest.raises(AuthenticationFailed, match="disabled"):
         await _sign_in(db, db_settings, "user1", TEST_PASSWORD)
-    async with db.session() as session:
+    async with db.unit() as session:
         await accounts.set_active(
             session, actor=users[Role.ADMIN].actor, username="user1", active=True
         )
     signed = await _sign_in(db, db_settings, "user1", TEST_PASSWORD)
-    async with db.session() as session:
+    async with db.unit() as session:
         assert await accounts.session_is_current(
             session, user_id=signed.id, epoch=signed.session_epoch
         )
@@ -225,7 +225,7 @@ async def test_lockout_after_failures_and_unlock_by_admin(
             await _sign_in(db, db_settings, "user1", "wrong-password-here")
     with pytest.raises(AuthenticationFailed, match="locked"):
         await _sign_in(db, db_settings, "user1", TEST_PASSWORD)
-    async with db.session() as session:
+    async with db.unit() as session:
         unlocked = await accounts.unlock_user(
             session, actor=users[Role.ADMIN].actor, username="user1"
         )
@@ -265,7 +265,7 @@ async def test_forced_password_reset(
     )
     message = mailserver.last(to="user1@school.example")
     assert "An administrator asked you" in message.text
-    async with db.session() as session:
+    async with db.unit() as session:
         assert not await accounts.session_is_current(
             session, user_id=before.id, epoch=before.session_epoch
         )
@@ -294,7 +294,7 @@ async def test_role_change_ends_sessions(
     db: Database, db_settings: Settings, users: dict[Role, UserInfo]
 ) -> None:
     target = users[Role.USER]
-    async with db.session() as session:
+    async with db.unit() as session:
         changed = await accounts.set_role(
             session, actor=users[Role.ADMIN].actor, username="user1", role=Role.MODERATOR
         )
@@ -307,7 +307,7 @@ async def test_role_change_ends_sessions(
 async def test_unknown_user_in_admin_actions(
     db: Database, db_settings: Settings, users: dict[Role, UserInfo]
 ) -> None:
-    async with db.session() as session:
+    async with db.unit() as session:
         with pytest.raises(NotFound, match="there is no user named 'nobody'"):
             await accounts.set_role(
                 session, actor=users[Role.ADMIN].actor, username="nobody", role=Role.USER
@@ -349,7 +349,7 @@ async def test_forced_reset_of_a_disabled_account_is_refused(
     db: Database, mail_settings: Settings, mailserver: MailServer, users: dict[Role, UserInfo]
 ) -> None:
     admin = users[Role.ADMIN].actor
-    async with db.session() as session:
+    async with db.unit() as session:
         await accounts.set_active(session, actor=admin, username="user1", active=False)
     with pytest.raises(ValidationFailed, match="'user1' is disabled: enable it first"):
         await accounts.force_password_reset(db, mail_settings, actor=admin, username="user1")

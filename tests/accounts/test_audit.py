@@ -22,17 +22,17 @@ async def test_filters_and_pages(
     db: Database, db_settings: Settings, users: dict[Role, UserInfo]
 ) -> None:
     admin = users[Role.ADMIN].actor
-    async with db.session() as session:
+    async with db.unit() as session:
         await accounts.set_role(session, actor=admin, username="user1", role=Role.MODERATOR)
         await accounts.set_active(session, actor=admin, username="user1", active=False)
         audit.record(session, actor=None, action="upload.queued", target_name="fees.csv")
-    async with db.session() as session:  # an old row, outside a `since` window
+    async with db.unit() as session:  # an old row, outside a `since` window
         await session.execute(
             update(AuditLog)
             .where(AuditLog.action == "upload.queued")
             .values(created_at=utcnow() - timedelta(days=3))
         )
-    async with db.session() as session:
+    async with db.unit() as session:
         everything = await list_audit(session, actor=admin)
         by_prefix = await list_audit(session, actor=admin, action="user")
         exact = await list_audit(session, actor=admin, action=AuditAction.USER_DISABLE)
@@ -56,7 +56,7 @@ async def test_filters_and_pages(
 async def test_only_admins_read_the_audit_log(
     db: Database, users: dict[Role, UserInfo], role: Role
 ) -> None:
-    async with db.session() as session:
+    async with db.unit() as session:
         with pytest.raises(PermissionDenied, match="may not read the audit log"):
             await list_audit(session, actor=users[role].actor)
 

@@ -35,7 +35,7 @@ NEW_PASSWORD = "plum-orchard-lantern"
 
 
 async def _unverified(db: Database, settings: Settings, name: str = "dana") -> UserInfo:
-    async with db.session() as session:
+    async with db.unit() as session:
         return await accounts.create_user(
             session,
             actor=SYSTEM,
@@ -58,7 +58,7 @@ async def _sign_in(db: Database, settings: Settings, name: str, password: str) -
 
 
 async def _actions(db: Database) -> list[str]:
-    async with db.session() as session:
+    async with db.unit() as session:
         return list(await session.scalars(select(AuditLog.action).order_by(AuditLog.id)))
 
 
@@ -76,7 +76,7 @@ async def test_verify_email_with_the_mailed_code(
     assert (await _sign_in(db, mail_settings, "dana", TEST_PASSWORD)).email_verified
     actions = await _actions(db)
     assert AuditAction.CODE_SENT in actions and AuditAction.EMAIL_VERIFIED in actions
-    async with db.session() as session:
+    async with db.unit() as session:
         row = await session.scalar(select(EmailVerificationRequest))
         assert row is not None and row.code_hash != message.code and row.used_at is not None
 
@@ -140,7 +140,7 @@ async def test_wrong_code_counts_attempts_then_kills_the_code(
     assert last.value.problem is CodeProblem.TOO_MANY_ATTEMPTS
     with pytest.raises(CodeRejected, match="too many wrong attempts"):
         await verify_email(db, mail_settings, username="dana", code=good)
-    async with db.session() as session:
+    async with db.unit() as session:
         user = await session.scalar(select(User).where(User.username == "dana"))
         assert user is not None and not user.email_verified
 
@@ -158,7 +158,7 @@ async def test_reused_code(db: Database, mail_settings: Settings, mailserver: Ma
 async def test_expired_code(db: Database, mail_settings: Settings, mailserver: MailServer) -> None:
     await _unverified(db, mail_settings)
     await request_code(db, mail_settings, username_or_email="dana", purpose=VERIFY)
-    async with db.session() as session:
+    async with db.unit() as session:
         await session.execute(
             update(EmailVerificationRequest).values(expires_at=utcnow() - timedelta(seconds=1))
         )
@@ -204,7 +204,7 @@ async def test_failed_delivery_leaves_no_usable_code_and_keeps_the_old_one(
     down = smtp_settings(mail_settings, closed_port())
     with pytest.raises(MailError, match="cannot reach the mail server"):
         await request_code(db, down, username_or_email="dana", purpose=VERIFY)
-    async with db.session() as session:
+    async with db.unit() as session:
         rows = list(
             await session.scalars(
                 select(EmailVerificationRequest).order_by(EmailVerificationRequest.id)
@@ -240,7 +240,7 @@ async def test_reset_password_ends_sessions(
     await reset_password(
         db, mail_settings, username="user1", code=message.code, new_password=NEW_PASSWORD
     )
-    async with db.session() as session:
+    async with db.unit() as session:
         assert not await accounts.session_is_current(
             session, user_id=before.id, epoch=before.session_epoch
         )
@@ -262,7 +262,7 @@ async def test_reset_with_wrong_code_changes_nothing(
             db, mail_settings, username="user1", code=wrong, new_password=NEW_PASSWORD
         )
     assert (await _sign_in(db, mail_settings, "user1", TEST_PASSWORD)).username == "user1"
-    async with db.session() as session:
+    async with db.unit() as session:
         row = await session.scalar(select(PasswordResetRequest))
         assert row is not None and row.attempts == 1 and row.used_at is None
 
@@ -281,7 +281,7 @@ async def test_parallel_guesses_cannot_exceed_the_attempt_cap(
     problems = [r.problem for r in results if isinstance(r, CodeRejected)]
     assert len(problems) == limit + 3
     assert problems.count(CodeProblem.WRONG) == limit - 1
-    async with db.session() as session:
+    async with db.unit() as session:
         row = await session.scalar(select(EmailVerificationRequest))
         assert row is not None and row.attempts == limit and row.invalidated_at is not None
 
@@ -294,7 +294,7 @@ async def test_refused_address_looks_like_an_unknown_account(
         await _unverified(db, settings)
         assert await request_code(db, settings, username_or_email="dana", purpose=VERIFY) is None
         assert server.messages == []
-    async with db.session() as session:
+    async with db.unit() as session:
         row = await session.scalar(select(EmailVerificationRequest))
         assert row is not None and not row.sent and row.invalidated_at is not None
         detail = await session.scalar(

@@ -53,7 +53,7 @@ async def test_ingest_department_writes_new_records_once(
     try:
         first = await run_automation(ctx, "ingest_department", (), {"department": "library"})
         assert first["status"] == "succeeded" and first["records"] == 40
-        async with db.session() as session:
+        async with db.unit() as session:
             upload = await session.get(Upload, first["upload_id"])
             dept = await session.scalar(select(Department).where(Department.name == "Library"))
             assert upload is not None and dept is not None
@@ -70,13 +70,13 @@ async def test_ingest_department_writes_new_records_once(
         assert again["status"] == "skipped" and again["records"] == 0
         assert await _queued_jobs(ctx) == 1, "nothing new: no upload, no job"
 
-        async with db.session() as session:
+        async with db.unit() as session:
             session.add(
                 DepartmentRecord(department_id=dept.id, student_id="S09999", payload={"x": 1})
             )
         third = await run_automation(ctx, "ingest_department", (), {"department": "Library"})
         assert third["records"] == 1
-        async with db.session() as session:
+        async with db.unit() as session:
             kinds = (
                 await session.execute(
                     select(JobRun.kind, JobRun.status).where(JobRun.task == "ingest_department")
@@ -100,7 +100,7 @@ async def test_ingest_all_then_unknown_department(redis_settings: Settings, db: 
         assert nothing["status"] == "skipped"
         unknown = await run_automation(ctx, "ingest_department", (), {"department": "Nope"})
         assert unknown["status"] == "failed" and "no department named" in unknown["message"]
-        async with db.session() as session:
+        async with db.unit() as session:
             incident = await session.get(Incident, unknown["incident_id"])
             assert incident is not None and incident.source == "task:ingest_department"
     finally:
@@ -132,7 +132,7 @@ async def test_fetch_url_creates_an_upload(
     try:
         done = await run_automation(ctx, "fetch_url", (f"{base}/fees.csv",), {"department": "Fees"})
         assert done["status"] == "succeeded"
-        async with db.session() as session:
+        async with db.unit() as session:
             upload = await session.get(Upload, done["upload_id"])
             assert upload is not None and upload.filename == "fees.csv"
             assert Path(upload.stored_path).read_text().startswith("student_id,amount")
@@ -188,7 +188,7 @@ async def test_purge_deletes_old_rows_and_files_together(
 ) -> None:
     old = utcnow() - timedelta(days=120)
     storage = db_settings.storage_path
-    async with db.session() as session:
+    async with db.unit() as session:
         stale = Upload(
             filename="old.csv", sha256="1" * 64, status=UploadStatus.PUBLISHED, created_at=old
         )
@@ -231,7 +231,7 @@ async def test_purge_deletes_old_rows_and_files_together(
         storage / "uploads" / str(ids[2])
     ).exists()
     assert not (storage / ".trash").exists() or not any((storage / ".trash").iterdir())
-    async with db.session() as session:
+    async with db.unit() as session:
         left = set(await session.scalars(select(Upload.id)))
         assert left == {ids[1], ids[2]}, "unfinished and recent uploads stay"
         assert await session.scalar(select(func.count(Incident.id))) == 0
@@ -243,7 +243,7 @@ async def test_reminders_and_digest_go_through_smtp(
     db: Database, db_settings: Settings, users: dict[Role, UserInfo], mailserver: MailServer
 ) -> None:
     settings = smtp_settings(db_settings, mailserver)
-    async with db.session() as session:
+    async with db.unit() as session:
         exams = await session.scalar(select(Department.id).where(Department.name == "Exams"))
         await session.execute(
             update(Department).where(Department.id != exams).values(last_submitted_at=utcnow())

@@ -50,7 +50,7 @@ async def _crash_and_recover(
         await dispatcher.close()
 
     async def stalled_mid_run() -> bool:
-        async with db.session() as session:
+        async with db.unit() as session:
             upload = await session.get(Upload, info.id)
             running = await session.scalar(
                 select(JobRun.id).where(
@@ -71,14 +71,14 @@ async def _crash_and_recover(
     second = daemons(config)
 
     async def finished() -> Upload | None:
-        async with db.session() as session:
+        async with db.unit() as session:
             upload = await session.get(Upload, info.id)
         done = upload and upload.status not in (UploadStatus.QUEUED, UploadStatus.PROCESSING)
         return upload if done else None
 
     upload = await wait_for(finished, timeout=90)
     assert upload.status is UploadStatus.PUBLISHED, (upload.error_code, second.output())
-    async with db.session() as session:
+    async with db.unit() as session:
         runs = list(
             await session.scalars(
                 select(JobRun).where(JobRun.upload_id == info.id).order_by(JobRun.id)

@@ -47,7 +47,7 @@ async def test_sigterm_hands_back_the_running_job_and_exits_0(
         await pool.enqueue_job("sleep_test", 3600)
 
         async def running() -> int | None:
-            async with db.session() as session:
+            async with db.unit() as session:
                 return await session.scalar(
                     select(JobRun.id).where(
                         JobRun.task == "sleep_test", JobRun.status == RunStatus.RUNNING
@@ -62,7 +62,7 @@ async def test_sigterm_hands_back_the_running_job_and_exits_0(
         assert await pool.zcard(queue_name(settings)) == 1, "the job went back to the queue"
     finally:
         await pool.aclose()
-    async with db.session() as session:
+    async with db.unit() as session:
         run = await session.get(JobRun, run_id)
         assert run is not None and run.status is RunStatus.CANCELLED
         assert await session.scalar(select(func.count()).select_from(WorkerHeartbeat)) == 0
@@ -127,7 +127,7 @@ async def test_once_runs_due_schedules_and_uploads_and_reports_each(
         path.parent.mkdir(exist_ok=True)
         path.write_text(content)
         await intake_file(db, db_settings, SYSTEM, path, source="Exams")
-    async with db.session() as session:
+    async with db.unit() as session:
         due = (utcnow() - timedelta(minutes=3)).replace(second=0, microsecond=0)
         session.add_all(
             [

@@ -19,7 +19,7 @@ from tests.daemon.conftest import fast_worker, wait_for
 
 
 async def _job(db: Database, name: str, *, due_ago: timedelta, cron: str = "* * * * *") -> int:
-    async with db.session() as session:
+    async with db.unit() as session:
         job = Job(
             name=name,
             task="noop",
@@ -52,7 +52,7 @@ async def test_three_daemons_fire_a_schedule_once(redis_settings: Settings, db: 
         assert sum(len(r.enqueued) for r in reports) == 1
         queued = await dispatchers[0].pool.zcard(queue_name(settings))  # type: ignore[union-attr]
         assert queued == 1
-        async with db.session() as session:
+        async with db.unit() as session:
             job = await session.get(Job, job_id)
             assert job is not None and job.next_run_at is not None
             assert job.next_run_at > utcnow(), "the schedule moved to its next firing"
@@ -75,7 +75,7 @@ async def test_missed_firings_run_once_and_record_lateness(
     finally:
         await dispatcher.close()
     assert len(first.enqueued) == 1 and not second.enqueued
-    async with db.session() as session:
+    async with db.unit() as session:
         runs = (await session.scalars(select(JobRun).where(JobRun.job_id == job_id))).all()
         job = await session.get(Job, job_id)
     assert len(runs) == 1, "sixty missed minutes fire once"
@@ -95,7 +95,7 @@ async def test_a_new_schedule_fires_without_restart(db: Database, db_settings: S
         job_id = await _job(db, "added-later", due_ago=timedelta(seconds=1))
 
         async def fired() -> int:
-            async with db.session() as session:
+            async with db.unit() as session:
                 return int(
                     await session.scalar(
                         select(func.count(JobRun.id)).where(

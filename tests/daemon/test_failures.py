@@ -88,7 +88,7 @@ async def test_upload_over_its_timeout_becomes_an_incident(
     finally:
         await dispatcher.close()
     assert result["error_code"] == "JOB_TIMEOUT" and result["incident_id"]
-    async with db.session() as session:
+    async with db.unit() as session:
         upload = await session.get(Upload, info.id)
         run = await session.scalar(select(JobRun).where(JobRun.upload_id == info.id))
         incident = await session.get(Incident, result["incident_id"])

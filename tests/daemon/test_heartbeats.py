@@ -19,7 +19,7 @@ from tests.daemon.conftest import fast_worker
 
 async def _run(db: Database, worker: str, minutes_ago: int) -> int:
     old = utcnow() - timedelta(minutes=minutes_ago)
-    async with db.session() as session:
+    async with db.unit() as session:
         run = JobRun(
             kind=RunKind.AUTOMATION,
             task="noop",
@@ -42,7 +42,7 @@ async def test_beat_touches_only_runs_in_hand(db: Database, db_settings: Setting
     other = await _run(db, "daemon@host-b:202", 10)
     tracker.add_run(mine)
     await beat.beat()
-    async with db.session() as session:
+    async with db.unit() as session:
         beats = {
             r.id: r.heartbeat_at
             for r in await session.scalars(select(JobRun).where(JobRun.worker.is_not(None)))
@@ -56,7 +56,7 @@ async def test_beat_touches_only_runs_in_hand(db: Database, db_settings: Setting
 
     health = await check_health(db, settings)
     assert health.healthy, health.detail
-    async with db.session() as session:
+    async with db.unit() as session:
         states = await list_workers(session, settings)
     assert [s.name for s in states if s.alive] == [beat.name]
 

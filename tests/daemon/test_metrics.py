@@ -19,7 +19,7 @@ async def test_metrics_endpoint_reports_database_figures(
 ) -> None:
     metrics = Metrics()
     await metrics.refresh(db, db_settings, queue_depth=7)  # primes: history is not observed
-    async with db.session() as session:
+    async with db.unit() as session:
         upload = Upload(filename="a.csv", sha256="c" * 64, status=UploadStatus.FAILED)
         session.add(upload)
         await session.flush()

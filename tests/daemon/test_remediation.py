@@ -38,7 +38,7 @@ async def test_encoding_remediation_retries_and_resolves(
         await dispatcher.close()
     assert first["error_code"] == "CSV_ENCODING", first
     assert first["remediation"] == "retrying with reread_encoding"
-    async with db.session() as session:
+    async with db.unit() as session:
         upload = await session.get(Upload, info.id)
         incident = await session.get(Incident, first["incident_id"])
         runs = list(

@@ -67,7 +67,7 @@ async def _drain(settings: Settings, db: Database, *enqueue: tuple[Any, ...]) ->
 
 
 async def _runs(db: Database, task: str) -> list[JobRun]:
-    async with db.session() as session:
+    async with db.unit() as session:
         return list(
             await session.scalars(select(JobRun).where(JobRun.task == task).order_by(JobRun.id))
         )
@@ -84,7 +84,7 @@ async def test_transient_failure_is_retried_until_it_succeeds(
         (2, RunStatus.FAILED, "TRANSIENT"),
         (3, RunStatus.SUCCEEDED, None),
     ]
-    async with db.session() as session:
+    async with db.unit() as session:
         assert await session.scalar(select(Incident.id)) is None
 
 
@@ -97,7 +97,7 @@ async def test_data_failure_and_timeout_are_incidents_without_retry(
     bad, slow = (await _runs(db, "bad_data")), (await _runs(db, "too_slow"))
     assert [r.error_code for r in bad] == ["TASK_FAILED"]
     assert [r.error_code for r in slow] == ["TASK_TIMEOUT"]
-    async with db.session() as session:
+    async with db.unit() as session:
         codes = sorted(await session.scalars(select(Incident.error_code)))
     assert codes == ["TASK_FAILED", "TASK_TIMEOUT"]
 
@@ -109,7 +109,7 @@ async def test_owner_is_mailed_once_after_the_final_try(
     mailserver: MailServer,
 ) -> None:
     settings = fast_worker(smtp_settings(redis_settings, mailserver), max_tries=3)
-    async with db.session() as session:
+    async with db.unit() as session:
         job = Job(
             name="nightly-feed",
             task="always_down",
@@ -129,6 +129,6 @@ async def test_owner_is_mailed_once_after_the_final_try(
     mail = mailserver.messages[0]
     assert mail.recipients == [users[Role.MODERATOR].email]
     assert "always_down" in mail.subject and "3 attempt" in mail.text
-    async with db.session() as session:
+    async with db.unit() as session:
         job_row = await session.get(Job, job_id)
         assert job_row is not None and job_row.last_status is RunStatus.FAILED

@@ -20,7 +20,7 @@ from tests.daemon.conftest import fast_worker, write_config
 async def _seed(settings: Settings, *, beat: bool) -> None:
     db = open_database(settings)
     try:
-        async with db.session() as session:
+        async with db.unit() as session:
             session.add(Upload(filename="waiting.csv", sha256="a" * 64))
             session.add(Upload(filename="done.csv", sha256="b" * 64, status=UploadStatus.PUBLISHED))
             session.add(

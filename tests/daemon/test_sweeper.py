@@ -17,7 +17,7 @@ from tests.daemon.conftest import fast_worker
 
 async def _upload(db: Database, status: UploadStatus, *, minutes_ago: int = 10) -> int:
     when = utcnow() - timedelta(minutes=minutes_ago)
-    async with db.session() as session:
+    async with db.unit() as session:
         upload = Upload(
             filename="marks.csv",
             sha256="0" * 64,
@@ -42,7 +42,7 @@ async def _run(
     worker: str = "daemon@gone:1",
 ) -> int:
     when = utcnow() - timedelta(minutes=minutes_ago)
-    async with db.session() as session:
+    async with db.unit() as session:
         run = JobRun(
             kind=RunKind.PIPELINE if upload_id else RunKind.AUTOMATION,
             task="process_upload" if upload_id else "run_daily_backup",
@@ -71,7 +71,7 @@ async def test_lost_run_is_failed_and_its_upload_requeued(
 
     assert report.lost_runs == [lost]
     assert report.requeued_uploads == [upload_id]
-    async with db.session() as session:
+    async with db.unit() as session:
         run = await session.get(JobRun, lost)
         upload = await session.get(Upload, upload_id)
         other = await session.get(JobRun, alive)
@@ -96,7 +96,7 @@ async def test_upload_fails_with_incident_after_max_lost_runs(
     report = await sweep_once(db, settings)
 
     assert report.failed_uploads == [upload_id] and report.requeued_uploads == []
-    async with db.session() as session:
+    async with db.unit() as session:
         upload = await session.get(Upload, upload_id)
         incident = await session.scalar(select(Incident).where(Incident.upload_id == upload_id))
         assert upload is not None and upload.status is UploadStatus.FAILED
@@ -110,7 +110,7 @@ async def test_lost_automation_run_becomes_an_incident(db: Database, db_settings
     lost = await _run(db, upload_id=None, minutes_ago=5)
     report = await sweep_once(db, settings)
     assert report.failed_automation_runs == [lost]
-    async with db.session() as session:
+    async with db.unit() as session:
         incident = await session.scalar(select(Incident).where(Incident.run_id == lost))
         assert incident is not None and incident.source == "task:run_daily_backup"
 
@@ -122,7 +122,7 @@ async def test_processing_upload_without_run_is_unstuck(
     stuck = await _upload(db, UploadStatus.PROCESSING)
     report = await sweep_once(db, settings)
     assert report.requeued_uploads == [stuck]
-    async with db.session() as session:
+    async with db.unit() as session:
         upload = await session.get(Upload, stuck)
         assert upload is not None and upload.status is UploadStatus.QUEUED
 
@@ -134,7 +134,7 @@ async def test_hand_back_only_moves_this_workers_upload(
     run_id = await _run(db, upload_id=upload_id, minutes_ago=0, worker="daemon@a:1")
     assert not await hand_back_upload(db, db_settings, upload_id, worker="daemon@b:2")
     assert await hand_back_upload(db, db_settings, upload_id, worker="daemon@a:1")
-    async with db.session() as session:
+    async with db.unit() as session:
         run = await session.get(JobRun, run_id)
         upload = await session.get(Upload, upload_id)
         assert run is not None and run.status is RunStatus.CANCELLED

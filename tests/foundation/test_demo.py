@@ -13,7 +13,7 @@ async def test_demo_seed_shows_every_outcome_and_is_idempotent(
     db: Database, db_settings: Settings
 ) -> None:
     await seed_demo(db, db_settings)
-    async with db.session() as session:
+    async with db.unit() as session:
         names = set(await session.scalars(select(User.username)))
         statuses = dict((await session.execute(select(Upload.filename, Upload.status))).all())
         incident = await session.scalar(select(Incident))
@@ -27,7 +27,7 @@ async def test_demo_seed_shows_every_outcome_and_is_idempotent(
     assert incident.error_code == "MISSING_COLUMN" and "student_id" in incident.message
 
     again = await seed_demo(db, db_settings)
-    async with db.session() as session:
+    async with db.unit() as session:
         uploads = await session.scalar(select(func.count()).select_from(Upload))
     assert uploads == 3
     assert "demo uploads skipped: the database already has uploads." in again

@@ -8,7 +8,7 @@ from batchops_core.models import Department, DepartmentRecord, Job, KnownError
 
 
 async def test_seeded_reference_data(db: Database) -> None:
-    async with db.session() as session:
+    async with db.unit() as session:
         names = set(await session.scalars(select(Department.name)))
         records = await session.scalar(select(func.count()).select_from(DepartmentRecord))
         tasks = list(await session.scalars(select(Job.task)))

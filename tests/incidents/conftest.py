@@ -34,7 +34,7 @@ def failed_upload(db: Database, db_settings: Settings) -> MakeFailure:
         source: str = "Fees",
         status: UploadStatus = UploadStatus.FAILED,
     ) -> tuple[int, int]:
-        async with db.session() as session:
+        async with db.unit() as session:
             upload = Upload(
                 filename="fees.csv",
                 sha256="0" * 64,

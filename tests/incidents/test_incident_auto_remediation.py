@@ -22,7 +22,7 @@ async def _semicolon_upload(db: Database, settings: Settings) -> int:
     text = "student_id;name;class;score\n" + "".join(
         f"S{i:04d};Pupil {i};{'9A' if i % 2 else '9B'};{40 + i}\n" for i in range(40)
     )
-    async with db.session() as session:
+    async with db.unit() as session:
         upload = Upload(
             filename="grades.csv",
             sha256=hashlib.sha256(text.encode()).hexdigest(),
@@ -49,7 +49,7 @@ async def test_wrong_delimiter_is_remediated_and_resolved(
 
     assert outcome["error_code"] == "CSV_SINGLE_COLUMN" and not outcome["succeeded"]
     assert outcome["remediation"] == "retrying with reread_delimiter"
-    async with db.session() as session:
+    async with db.unit() as session:
         upload = await session.get(Upload, upload_id)
         runs = list(
             await session.scalars(

@@ -48,7 +48,7 @@ async def test_users_read_but_cannot_manage(
 ) -> None:
     _, incident_id = await failed_upload()
     user = users[Role.USER].actor
-    async with db.session() as session:
+    async with db.unit() as session:
         page = await list_incidents(session, actor=user)
         detail = await get_incident(session, actor=user, incident_id=incident_id)
         assert [r.id for r in page.items] == [incident_id] and detail.id == incident_id
@@ -64,7 +64,7 @@ async def test_users_read_but_cannot_manage(
         ):
             with pytest.raises(PermissionDenied, match="manage issues"):
                 await action
-    async with db.session() as session:
+    async with db.unit() as session:
         after = await get_incident(session, actor=user, incident_id=incident_id)
     assert after.status is IncidentStatus.OPEN and len(after.timeline) == len(detail.timeline)
 
@@ -75,7 +75,7 @@ async def test_full_lifecycle_with_timeline_mtta_and_mttr(
     upload_id, incident_id = await failed_upload()
     mod = users[Role.MODERATOR]
     admin = users[Role.ADMIN].actor
-    async with db.session() as session:
+    async with db.unit() as session:
         picks = await list_assignees(session, actor=mod.actor)
         assert [p.username for p in picks] == ["admin1", "moderator1"]
         detail = await assign_incident(
@@ -155,7 +155,7 @@ async def test_invalid_transitions_are_refused_with_a_sentence(
 ) -> None:
     _, incident_id = await failed_upload()
     admin = users[Role.ADMIN].actor
-    async with db.session() as session:
+    async with db.unit() as session:
         with pytest.raises(InvalidTransition, match=r"is open; only an incident that is resolved"):
             await archive_incident(session, actor=admin, incident_id=incident_id)
         with pytest.raises(InvalidTransition, match="can be reopened"):
@@ -187,7 +187,7 @@ async def test_only_staff_can_be_assigned(
 ) -> None:
     _, incident_id = await failed_upload()
     admin = users[Role.ADMIN].actor
-    async with db.session() as session:
+    async with db.unit() as session:
         with pytest.raises(ValidationFailed, match="active admin or moderator"):
             await assign_incident(
                 session, actor=admin, incident_id=incident_id, assignee_id=users[Role.USER].id
@@ -203,9 +203,9 @@ async def test_only_staff_can_be_assigned(
 
 async def test_analyze_matches_a_known_error_added_later(db: Database, users: Users) -> None:
     failure = FailureInfo(code="GRADE_SCALE", message="scores above 100 in column score")
-    async with db.session() as session:
+    async with db.unit() as session:
         incident_id = await record_task_failure(session, task="ingest_department", failure=failure)
-    async with db.session() as session:
+    async with db.unit() as session:
         session.add(
             KnownError(
                 name="Scores out of range",
@@ -216,7 +216,7 @@ async def test_analyze_matches_a_known_error_added_later(db: Database, users: Us
                 fix="Divide by ten at the source.",
             )
         )
-    async with db.session() as session:
+    async with db.unit() as session:
         detail = await analyze_incident(
             session, actor=users[Role.MODERATOR].actor, incident_id=incident_id
         )
@@ -234,14 +234,14 @@ async def test_queue_filters_search_and_pagination(
     busy = FailureInfo(code="INTERNAL", message="database is locked", stage=Stage.PUBLISH)
     ids.append((await failed_upload(busy, source="Fees"))[1])
     admin = users[Role.ADMIN].actor
-    async with db.session() as session:
+    async with db.unit() as session:
         await assign_incident(
             session, actor=admin, incident_id=ids[1], assignee_id=users[Role.MODERATOR].id
         )
         await resolve_incident(
             session, actor=admin, incident_id=ids[2], root_cause="x", corrective_action="y"
         )
-    async with db.session() as session:
+    async with db.unit() as session:
         viewer = users[Role.USER].actor
         everything = await list_incidents(session, actor=viewer)
         page1 = await list_incidents(session, actor=viewer, limit=4)
@@ -267,7 +267,7 @@ async def test_retry_requeues_the_upload_and_enqueues_from_the_failed_stage(
     db = open_database(redis_settings)
     dispatcher = await Dispatcher.connect(db, redis_settings)
     try:
-        async with db.session() as session:
+        async with db.unit() as session:
             upload = Upload(
                 filename="fees.csv", sha256="1" * 64, source="Fees", status=UploadStatus.FAILED
             )
@@ -296,14 +296,14 @@ async def test_retry_requeues_the_upload_and_enqueues_from_the_failed_stage(
         # While the upload is queued (or processing) a second retry is refused.
         with pytest.raises(InvalidTransition, match="is queued, not failed"):
             await retry_incident(db, dispatcher, actor=mod, incident_id=incident_id)
-        async with db.session() as session:
+        async with db.unit() as session:
             row = await session.get(Upload, upload_id)
             assert row is not None and row.status is UploadStatus.QUEUED
-        async with db.session() as session:
+        async with db.unit() as session:
             after = await get_incident(session, actor=mod, incident_id=incident_id)
         assert after.retry_count == 1
         # An automation incident has no upload to retry.
-        async with db.session() as session:
+        async with db.unit() as session:
             task_incident = await record_task_failure(
                 session, task="run_daily_backup", failure=FailureInfo(code="X", message="y")
             )

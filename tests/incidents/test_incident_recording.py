@@ -23,7 +23,7 @@ from tests.incidents.conftest import DELIMITER_FAILURE, MakeFailure
 
 
 async def _timeline(db: Database, incident_id: int) -> list[tuple[str, str]]:
-    async with db.session() as session:
+    async with db.unit() as session:
         rows = await session.execute(
             select(IncidentEvent.kind, IncidentEvent.detail)
             .where(IncidentEvent.incident_id == incident_id)
@@ -36,7 +36,7 @@ async def test_a_failure_opens_an_incident_with_ticket_and_known_error(
     db: Database, failed_upload: MakeFailure
 ) -> None:
     upload_id, incident_id = await failed_upload()
-    async with db.session() as session:
+    async with db.unit() as session:
         incident = await session.get(Incident, incident_id)
         ticket = await session.scalar(select(Ticket).where(Ticket.incident_id == incident_id))
         known = await session.scalar(
@@ -59,7 +59,7 @@ async def test_same_failure_within_the_window_adds_an_occurrence(
     _, first = await failed_upload()
     second_upload, second = await failed_upload()
     assert second == first
-    async with db.session() as session:
+    async with db.unit() as session:
         incident = await session.get(Incident, first)
         count = await session.scalar(select(func.count(Incident.id)))
         tickets = await session.scalar(select(func.count(Ticket.id)))
@@ -75,7 +75,7 @@ async def test_same_failure_after_the_window_opens_a_new_incident(
 ) -> None:
     _, first = await failed_upload()
     window = db_settings.incidents.dedup_window_minutes
-    async with db.session() as session:
+    async with db.unit() as session:
         incident = await session.get(Incident, first)
         assert incident is not None
         await session.execute(
@@ -95,7 +95,7 @@ async def test_other_source_stage_or_code_and_resolved_incidents_are_not_merged(
     other_code = dataclasses.replace(DELIMITER_FAILURE, code="CSV_ENCODING")
     _, different = await failed_upload(other_code)
     assert len({first, other_source, different}) == 3
-    async with db.session() as session:
+    async with db.unit() as session:
         await session.execute(
             update(Incident).where(Incident.id == first).values(status=IncidentStatus.RESOLVED)
         )
@@ -105,7 +105,7 @@ async def test_other_source_stage_or_code_and_resolved_incidents_are_not_merged(
 
 async def test_a_zero_window_never_merges(db: Database, db_settings: Settings) -> None:
     settings = dataclasses.replace(db_settings, incidents=IncidentSettings(dedup_window_minutes=0))
-    async with db.session() as session:
+    async with db.unit() as session:
         a = await record_stage_failure(
             session, source="Fees", failure=DELIMITER_FAILURE, settings=settings
         )
@@ -121,7 +121,7 @@ async def test_known_error_stage_filter_and_stage_agnostic_patterns(db: Database
         message="required column student_id is missing",
         stage=Stage.VALIDATE,
     )
-    async with db.session() as session:
+    async with db.unit() as session:
         at_validate = await record_failure(session, source="Exams", failure=missing)
         at_standardize = await record_failure(
             session, source="Exams", failure=dataclasses.replace(missing, stage=Stage.STANDARDIZE)
@@ -140,7 +140,7 @@ async def test_known_error_stage_filter_and_stage_agnostic_patterns(db: Database
     assert at_validate.known_error.name == "Student identifier under another name"
     assert at_standardize.known_error is None, "the pattern is limited to the validate stage"
     assert busy.known_error is not None and busy.known_error.name == "Database busy"
-    async with db.session() as session:
+    async with db.unit() as session:
         busy_row = await session.get(Incident, busy.incident_id)
         plain_row = await session.get(Incident, plain.incident_id)
     assert busy_row is not None and busy_row.severity is Severity.HIGH
@@ -150,10 +150,10 @@ async def test_known_error_stage_filter_and_stage_agnostic_patterns(db: Database
 
 
 async def test_inactive_or_broken_known_errors_never_match(db: Database) -> None:
-    async with db.session() as session:
+    async with db.unit() as session:
         await session.execute(update(KnownError).values(active=False))
         session.add(KnownError(name="Broken", pattern="([unclosed", active=True))
-    async with db.session() as session:
+    async with db.unit() as session:
         recorded = await record_failure(session, source="Fees", failure=DELIMITER_FAILURE)
     assert recorded.known_error is None
 
@@ -161,7 +161,7 @@ async def test_inactive_or_broken_known_errors_never_match(db: Database) -> None
 async def test_task_failures_and_timeouts_become_automation_incidents(
     db: Database, db_settings: Settings
 ) -> None:
-    async with db.session() as session:
+    async with db.unit() as session:
         timeout = FailureInfo(code=TASK_TIMEOUT, message="run_daily_backup took longer than 600 s")
         first = await record_task_failure(
             session, task="run_daily_backup", failure=timeout, settings=db_settings
@@ -183,7 +183,7 @@ async def test_task_failures_and_timeouts_become_automation_incidents(
     # A task timeout is not the transient "Database busy" known error: no seeded pattern claims
     # it, so it is filed under automation like any failure no pattern knows.
     assert incident.category == "automation" and incident.known_error_id is None
-    async with db.session() as session:
+    async with db.unit() as session:
         unknown = await session.get(Incident, other)
     assert unknown is not None and unknown.category == "automation"
     assert unknown.known_error_id is None and other != first
@@ -193,14 +193,14 @@ async def test_concurrent_recorders_of_one_failure_make_one_incident(
     db: Database, db_settings: Settings
 ) -> None:
     async def recorder() -> int:
-        async with db.session() as session:
+        async with db.unit() as session:
             return await record_stage_failure(
                 session, source="Fees", failure=DELIMITER_FAILURE, settings=db_settings
             )
 
     ids = await asyncio.gather(*(recorder() for _ in range(4)))
     assert len(set(ids)) == 1
-    async with db.session() as session:
+    async with db.unit() as session:
         incident = await session.get(Incident, ids[0])
         count = await session.scalar(select(func.count(Incident.id)))
     assert count == 1 and incident is not None and incident.occurrences == 4

@@ -89,7 +89,7 @@ async def test_remediation_for_an_incident_comes_from_its_known_error(
     db: Database, failed_upload: MakeFailure
 ) -> None:
     _, incident_id = await failed_upload()
-    async with db.session() as session:
+    async with db.unit() as session:
         found = await remediation_for(session, incident_id=incident_id)
         assert found is not None
         remediation, args = found
@@ -105,7 +105,7 @@ async def test_remediation_for_an_incident_comes_from_its_known_error(
             detail=describe_change({}, plan),
         )
         assert await remediation_for(session, incident_id=999_999) is None
-    async with db.session() as session:
+    async with db.unit() as session:
         incident = await session.get(Incident, incident_id)
         assert incident is not None and incident.auto_retry_count == 1
 
@@ -115,9 +115,9 @@ async def test_mark_auto_resolved_puts_the_reason_on_the_timeline(
 ) -> None:
     _, incident_id = await failed_upload()
     reason = "automatic retry with delimiter ';' succeeded"
-    async with db.session() as session:
+    async with db.unit() as session:
         await mark_auto_resolved(session, incident_id=incident_id, reason=reason)
-    async with db.session() as session:
+    async with db.unit() as session:
         await mark_auto_resolved(session, incident_id=incident_id, reason="again")  # idempotent
         incident = await session.get(Incident, incident_id)
         ticket = await session.scalar(select(Ticket).where(Ticket.incident_id == incident_id))

@@ -40,7 +40,7 @@ def put(tmp_path: Path, name: str, content: str | bytes) -> Path:
 
 
 async def steps_of(db: Database, run_id: int) -> list[JobRunStep]:
-    async with db.session() as session:
+    async with db.unit() as session:
         return list(
             (
                 await session.scalars(
@@ -53,7 +53,7 @@ async def steps_of(db: Database, run_id: int) -> list[JobRunStep]:
 
 
 async def upload_row(db: Database, upload_id: int) -> Upload:
-    async with db.session() as session:
+    async with db.unit() as session:
         row = await session.get(Upload, upload_id)
         assert row is not None
         return row
@@ -112,7 +112,7 @@ async def test_a_second_run_finds_nothing_to_claim(
     assert sorted([first.claimed, second.claimed]) == [False, True]
     again = await run_upload(db, db_settings, info.id, worker="c")
     assert not again.claimed and again.succeeded
-    async with db.session() as session:
+    async with db.unit() as session:
         runs = (await session.scalars(select(JobRun).where(JobRun.upload_id == info.id))).all()
     assert len(runs) == 1 and (await upload_row(db, info.id)).attempt == 1
 
@@ -126,7 +126,7 @@ async def test_a_run_that_lost_the_upload_never_publishes(
     async def stolen_during_transform(fn: Any, stage: Stage, ctx: Any) -> Any:
         result = await real(fn, stage, ctx)
         if stage == Stage.TRANSFORM:  # meanwhile another worker took the upload over
-            async with db.session() as session:
+            async with db.unit() as session:
                 await session.execute(
                     update(Upload).where(Upload.id == info.id).values(attempt=Upload.attempt + 1)
                 )
@@ -137,7 +137,7 @@ async def test_a_run_that_lost_the_upload_never_publishes(
     assert outcome.status == "superseded" and not outcome.succeeded
     row = await upload_row(db, info.id)
     assert row.status == UploadStatus.PROCESSING and row.report_csv is None
-    async with db.session() as session:
+    async with db.unit() as session:
         run = await session.get(JobRun, outcome.run_id)
     assert run is not None and run.status == RunStatus.CANCELLED
 
@@ -160,7 +160,7 @@ async def test_stage_failure_becomes_an_incident_with_the_known_error(
         row.report_csv is None
         and not (db_settings.storage_path / "exports" / str(info.id)).exists()
     )
-    async with db.session() as session:
+    async with db.unit() as session:
         incident = await session.get(Incident, outcome.incident_id)
         run = await session.get(JobRun, outcome.run_id)
     assert (
@@ -189,7 +189,7 @@ async def test_failed_upload_resumes_from_a_stage(
     assert (failed.stage, failed.error_code) == ("transform", "PLAN_INVALID")
     redelivered = await run_upload(db, db_settings, info.id, worker="w")
     assert not redelivered.claimed and redelivered.status == UploadStatus.FAILED
-    async with db.session() as session:
+    async with db.unit() as session:
         await session.execute(
             update(Upload)
             .where(Upload.id == info.id)
@@ -231,7 +231,7 @@ async def test_intake_refuses_bad_paths(
     assert err.value.code == code
     uploads = db_settings.storage_path / "uploads"
     assert not uploads.exists() or [p.name for p in uploads.iterdir()] in ([], [".incoming"])
-    async with db.session() as session:
+    async with db.unit() as session:
         assert (await list_uploads(session, actor=user)).total == 0
 
 
@@ -259,7 +259,7 @@ async def test_listing_and_search(
         await intake_file(
             db, db_settings, user, put(tmp_path, f"term{i}.csv", GRADEBOOK + f"S9{i},9A,1,1\n")
         )
-    async with db.session() as session:
+    async with db.unit() as session:
         page = await list_uploads(session, actor=user, limit=2)
         found = await list_uploads(session, actor=user, search="TERM1")
         one = await get_upload(session, actor=user, upload_id=found.items[0].id)
@@ -295,7 +295,7 @@ async def test_custom_plan_note_is_stored_on_the_run(
     plan = {"instruction": "send to the principal before Friday"}
     info = await intake_file(db, db_settings, user, path, plan_mode="custom", plan_config=plan)
     outcome = await run_upload(db, db_settings, info.id, worker="w")
-    async with db.session() as session:
+    async with db.unit() as session:
         run = await session.get(JobRun, outcome.run_id)
     assert run is not None and run.result is not None
     assert run.result["instruction"] == "send to the principal before Friday"
@@ -325,6 +325,6 @@ async def test_pool_work_does_not_block_the_event_loop() -> None:
 async def test_departments_for_the_intake_form(db: Database, user: Any) -> None:
     from batchops_core.services.uploads import list_departments
 
-    async with db.session() as session:
+    async with db.unit() as session:
         names = [d.name for d in await list_departments(session, actor=user)]
     assert names == ["Admissions", "Attendance", "Exams", "Fees", "Library"]

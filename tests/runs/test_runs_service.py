@@ -32,7 +32,7 @@ START = datetime(2026, 9, 1, 8, 0, tzinfo=UTC)
 
 
 async def _upload(db: Database, status: UploadStatus = UploadStatus.FAILED) -> int:
-    async with db.session() as session:
+    async with db.unit() as session:
         upload = Upload(filename="fees-term1.csv", sha256="2" * 64, source="Fees", status=status)
         session.add(upload)
         await session.flush()
@@ -43,7 +43,7 @@ async def test_filters_search_and_pagination(db: Database, users: Users) -> None
     upload_id = await _upload(db)
     await bulk_runs(db, 300, start=START, upload_id=upload_id, job_id=1)
     viewer = users[Role.USER].actor
-    async with db.session() as session:
+    async with db.unit() as session:
         everything = await list_runs(session, actor=viewer, limit=500)
         pages = [
             await list_runs(session, actor=viewer, offset=o, limit=50) for o in range(0, 300, 50)
@@ -86,7 +86,7 @@ async def test_filters_search_and_pagination(db: Database, users: Users) -> None
 
 
 async def _failed_pipeline_run(db: Database, upload_id: int) -> int:
-    async with db.session() as session:
+    async with db.unit() as session:
         run = JobRun(
             kind=RunKind.PIPELINE,
             task="process_upload",
@@ -131,7 +131,7 @@ async def _failed_pipeline_run(db: Database, upload_id: int) -> int:
 async def test_run_detail_has_steps_logs_upload_and_incidents(db: Database, users: Users) -> None:
     upload_id = await _upload(db)
     run_id = await _failed_pipeline_run(db, upload_id)
-    async with db.session() as session:
+    async with db.unit() as session:
         detail = await get_run(session, actor=users[Role.USER].actor, run_id=run_id)
         with pytest.raises(NotFound, match="no run #999999"):
             await get_run(session, actor=users[Role.USER].actor, run_id=999_999)
@@ -161,7 +161,7 @@ async def test_rerun_from_the_failed_stage(redis_settings: Settings, users: User
         assert dispatcher.pool is not None
         calls = [(j.function, tuple(j.args)) for j in await dispatcher.pool.queued_jobs()]
         assert ("retry_upload", (upload_id, "validate")) in calls
-        async with db.session() as session:
+        async with db.unit() as session:
             upload = await session.get(Upload, upload_id)
             incident = await session.scalar(select(Incident).where(Incident.run_id == run_id))
         assert upload is not None and upload.status is UploadStatus.QUEUED
@@ -170,7 +170,7 @@ async def test_rerun_from_the_failed_stage(redis_settings: Settings, users: User
             await rerun_from_failed_stage(db, dispatcher, actor=moderator, run_id=run_id)
 
         # An automation run is rerun by firing its schedule again (any role may).
-        async with db.session() as session:
+        async with db.unit() as session:
             auto = JobRun(
                 kind=RunKind.AUTOMATION, task="run_daily_backup", job_id=4, status=RunStatus.FAILED
             )
@@ -196,7 +196,7 @@ async def test_listing_100k_runs_stays_fast(db: Database, users: Users) -> None:
     """Benchmark: one page of the Runs screen with 100,000 runs in the table."""
     upload_id = await _upload(db)
     await bulk_runs(db, 100_000, start=START, upload_id=upload_id, job_id=1)
-    async with db.session() as session:
+    async with db.unit() as session:
         assert await session.scalar(select(func.count(JobRun.id))) == 100_000
     viewer = users[Role.USER].actor
     cases: dict[str, dict[str, object]] = {
@@ -211,7 +211,7 @@ async def test_listing_100k_runs_stays_fast(db: Database, users: Users) -> None:
         best = float("inf")
         for _ in range(3):
             started = time.perf_counter()
-            async with db.session() as session:
+            async with db.unit() as session:
                 page = await list_runs(session, actor=viewer, **filters)  # type: ignore[arg-type]
             best = min(best, time.perf_counter() - started)
         assert len(page.items) == 50

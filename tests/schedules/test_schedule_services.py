@@ -46,7 +46,7 @@ async def _create(db: Database, users: Users, **overrides: object) -> int:
         "arguments": {"department": "fees"},
     }
     fields.update(overrides)
-    async with db.session() as session:
+    async with db.unit() as session:
         row = await create_schedule(session, actor=users[Role.ADMIN].actor, **fields)  # type: ignore[arg-type]
     return row.id
 
@@ -54,7 +54,7 @@ async def _create(db: Database, users: Users, **overrides: object) -> int:
 async def test_admin_creates_a_schedule_with_next_run_and_audit(db: Database, users: Users) -> None:
     before = utcnow()
     job_id = await _create(db, users)
-    async with db.session() as session:
+    async with db.unit() as session:
         row = await get_schedule(session, actor=users[Role.USER].actor, job_id=job_id)
         audit = await session.scalar(select(AuditLog).where(AuditLog.action == "schedule.create"))
     assert row.arguments == {"department": "Fees"}  # normalized to the department's real name
@@ -69,7 +69,7 @@ async def test_only_admins_create_edit_enable_disable(
 ) -> None:
     job_id = await _create(db, users)
     actor = users[role].actor
-    async with db.session() as session:
+    async with db.unit() as session:
         with pytest.raises(PermissionDenied, match="create or edit schedules"):
             await create_schedule(
                 session, actor=actor, name="x", task="run_daily_backup", cron="0 2 * * *"
@@ -112,7 +112,7 @@ async def test_create_refuses_bad_input(db: Database, users: Users) -> None:
         with pytest.raises(ValidationFailed) as info:
             await _create(db, users, **overrides)
         assert message in str(info.value), overrides
-    async with db.session() as session:
+    async with db.unit() as session:
         assert await session.scalar(select(func.count(Job.id))) == 10  # the seeded ones only
 
 
@@ -127,7 +127,7 @@ async def test_optional_arguments_match_the_task_bodies(db: Database, users: Use
         task="fetch_url",
         arguments={"url": " https://fees.example/export.csv ", "department": "FEES"},
     )
-    async with db.session() as session:
+    async with db.unit() as session:
         rows = {
             r.id: r.arguments
             for r in (await list_schedules(session, actor=users[Role.USER].actor, limit=50)).items
@@ -145,7 +145,7 @@ async def test_duplicate_names_are_refused_case_insensitively(db: Database, user
 async def test_edit_recomputes_next_run_and_disable_enable(db: Database, users: Users) -> None:
     job_id = await _create(db, users)
     admin = users[Role.ADMIN].actor
-    async with db.session() as session:
+    async with db.unit() as session:
         row = await update_schedule(
             session, actor=admin, job_id=job_id, cron="0 */2 * * *", timezone="UTC"
         )
@@ -154,7 +154,7 @@ async def test_edit_recomputes_next_run_and_disable_enable(db: Database, users: 
             await update_schedule(session, actor=admin, job_id=job_id, owner_id=1)
         with pytest.raises(ValidationFailed, match="hour field"):
             await update_schedule(session, actor=admin, job_id=job_id, cron="0 99 * * *")
-    async with db.session() as session:
+    async with db.unit() as session:
         off = await set_schedule_enabled(session, actor=admin, job_id=job_id, enabled=False)
         assert not off.enabled and off.next_run_at is None
         on = await set_schedule_enabled(session, actor=admin, job_id=job_id, enabled=True)
@@ -171,7 +171,7 @@ async def test_edit_recomputes_next_run_and_disable_enable(db: Database, users: 
 
 
 async def test_list_paginates_by_name(db: Database, users: Users) -> None:
-    async with db.session() as session:
+    async with db.unit() as session:
         first = await list_schedules(session, actor=users[Role.USER].actor, limit=4)
         second = await list_schedules(session, actor=users[Role.USER].actor, offset=4, limit=4)
         everything = await list_schedules(session, actor=users[Role.USER].actor, limit=500)
@@ -182,7 +182,7 @@ async def test_list_paginates_by_name(db: Database, users: Users) -> None:
 
 
 async def _force_next_run(db: Database, job_id: int, when: object) -> None:
-    async with db.session() as session:
+    async with db.unit() as session:
         await session.execute(update(Job).where(Job.id == job_id).values(next_run_at=when))
 
 
@@ -195,7 +195,7 @@ async def test_after_downtime_a_missed_firing_runs_once_with_its_lateness(
     missed = missed - timedelta(minutes=missed.minute % 5)
     await _force_next_run(db, job_id, missed)  # the daemon was down for three hours
 
-    async with db.session() as session:
+    async with db.unit() as session:
         due = [f for f in await due_jobs(session, now) if f.job_id == job_id]
     assert len(due) == 1, "36 missed firings must collapse to one"
     firing = due[0]
@@ -204,9 +204,9 @@ async def test_after_downtime_a_missed_firing_runs_once_with_its_lateness(
     assert firing.lateness_seconds == pytest.approx((now - missed).total_seconds())
     assert firing.lateness_seconds > 3 * 3600 - 1
 
-    async with db.session() as session:
+    async with db.unit() as session:
         assert await advance_job(session, job_id=job_id, fired_for=missed, now=now)
-    async with db.session() as session:
+    async with db.unit() as session:
         job = await session.get(Job, job_id)
         assert job is not None and job.next_run_at is not None
         assert now < job.next_run_at <= now + timedelta(minutes=5)
@@ -223,7 +223,7 @@ async def test_two_daemons_racing_advance_exactly_once(db_settings: Settings, us
         await _force_next_run(first, job_id, fired_for)
 
         async def daemon(db: Database) -> bool:
-            async with db.session() as session:
+            async with db.unit() as session:
                 due = [f for f in await due_jobs(session, utcnow()) if f.job_id == job_id]
                 if not due:
                     return False
@@ -241,22 +241,22 @@ async def test_two_daemons_racing_advance_exactly_once(db_settings: Settings, us
 async def test_disabled_schedules_are_never_due(db: Database, users: Users) -> None:
     job_id = await _create(db, users)
     await _force_next_run(db, job_id, utcnow() - timedelta(minutes=1))
-    async with db.session() as session:
+    async with db.unit() as session:
         await set_schedule_enabled(
             session, actor=users[Role.ADMIN].actor, job_id=job_id, enabled=False
         )
-    async with db.session() as session:
+    async with db.unit() as session:
         assert job_id not in [f.job_id for f in await due_jobs(session, utcnow())]
 
 
 async def test_firing_result_is_shown_in_the_listing(db: Database, users: Users) -> None:
     job_id = await _create(db, users)
     finished = utcnow()
-    async with db.session() as session:
+    async with db.unit() as session:
         await record_firing_result(
             session, job_id=job_id, status=RunStatus.FAILED, finished_at=finished
         )
-    async with db.session() as session:
+    async with db.unit() as session:
         row = await get_schedule(session, actor=users[Role.USER].actor, job_id=job_id)
     assert row.last_status is RunStatus.FAILED and row.last_run_at == finished
 
@@ -287,7 +287,7 @@ async def test_run_now_enqueues_one_deterministic_firing(
         # Enqueueing the same firing again is a no-op in arq.
         again = await dispatcher.enqueue("run_schedule", job_id, fired_for, job_id=arq_id)
         assert again is None
-        async with db.session() as session:
+        async with db.unit() as session:
             job = await session.get(Job, job_id)
             assert job is not None and job.next_run_at is not None  # run now leaves the plan
         with pytest.raises(NotFound):

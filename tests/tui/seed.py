@@ -45,7 +45,7 @@ USERNAMES = {Role.ADMIN: "ada", Role.MODERATOR: "mona", Role.USER: "uma"}
 
 async def seed_users(db: Database, settings: Settings) -> dict[Role, UserInfo]:
     made = {}
-    async with db.session() as session:
+    async with db.unit() as session:
         for role, name in USERNAMES.items():
             made[role] = await create_user(
                 session,
@@ -94,7 +94,7 @@ def _write_reports(folder: Path, upload_id: int) -> tuple[str, str]:
 async def seed_activity(db: Database, settings: Settings, users: dict[Role, UserInfo]) -> None:
     """Uploads, runs with steps, incidents with timeline and ticket, heartbeats, fixed times."""
     exports = settings.storage_path / "exports"
-    async with db.session() as session:
+    async with db.unit() as session:
         dept = (
             await session.execute(select(Department.id, Department.name).order_by(Department.id))
         ).all()

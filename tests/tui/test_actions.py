@@ -19,7 +19,7 @@ from tests.tui.test_screens import goto, rows
 
 
 async def scalar(db: Any, query: Any) -> Any:
-    async with db.session() as session:
+    async with db.unit() as session:
         return await session.scalar(query)
 
 

@@ -24,7 +24,7 @@ async def test_incident_event_refreshes_issues_and_toasts_the_assignee(
         app.notify = lambda message, **kw: toasts.append(message)  # type: ignore[method-assign]
         await wait_for(pilot, lambda: len(rows(app)) == 5, "seeded incidents")
         await wait_for(pilot, lambda: any(w.group == "live" for w in app.workers), "subscription")
-        async with tui_db.session() as session:
+        async with tui_db.unit() as session:
             await session.execute(
                 insert(Incident).values(
                     id=99,

@@ -97,7 +97,7 @@ async def test_brackets_in_data_are_text_not_markup(make_app, tui_db) -> None:
 
     from batchops_core.models import Incident
 
-    async with tui_db.session() as session:
+    async with tui_db.unit() as session:
         await session.execute(
             update(Incident).values(
                 title="marks [/final].csv: bad",

@@ -18,7 +18,7 @@ from tests.tui.seed import NOW, seed_activity
 
 async def test_dashboard_figures(db, db_settings, users) -> None:
     await seed_activity(db, db_settings, users)
-    async with db.session() as session:
+    async with db.unit() as session:
         dash = await dashboard.get_dashboard(
             session, db_settings, actor=users[Role.MODERATOR].actor, now=NOW
         )
@@ -38,7 +38,7 @@ async def test_dashboard_figures(db, db_settings, users) -> None:
 
 async def test_role_cards_and_my_notices(db, db_settings, users) -> None:
     await seed_activity(db, db_settings, users)
-    async with db.session() as session:
+    async with db.unit() as session:
         admin = await dashboard.get_dashboard(
             session, db_settings, actor=users[Role.ADMIN].actor, now=NOW
         )
@@ -57,7 +57,7 @@ async def test_role_cards_and_my_notices(db, db_settings, users) -> None:
 async def test_reports_listing_preview_and_export(db, db_settings, users, tmp_path: Path) -> None:
     await seed_activity(db, db_settings, users)
     actor = users[Role.USER].actor
-    async with db.session() as session:
+    async with db.unit() as session:
         page = await reports.list_reports(session, actor=actor, limit=2)
         assert page.total == 3 and [r.upload_id for r in page.items] == [1, 2]
         assert (await reports.list_reports(session, actor=actor, search="grades-04")).total == 1
@@ -75,7 +75,7 @@ async def test_reports_listing_preview_and_export(db, db_settings, users, tmp_pa
 
 async def test_reports_need_a_signed_in_role(db) -> None:
     nobody = Actor(id=999, username="ghost", role="guest")  # type: ignore[arg-type]
-    async with db.session() as session:
+    async with db.unit() as session:
         with pytest.raises((PermissionDenied, KeyError)):
             await reports.list_reports(session, actor=nobody)
 
@@ -95,6 +95,6 @@ async def test_session_sign_in_unlock_and_end(db, db_settings, users) -> None:
         await unlock(db, db_settings, current, "wrong-password!")
     await unlock(db, db_settings, current, TEST_PASSWORD)
     assert not current.locked
-    async with db.session() as session:
+    async with db.unit() as session:
         await accounts.set_active(session, actor=SYSTEM, username="user1", active=False)
     assert not await still_current(db, current)

@@ -102,7 +102,7 @@ async def test_session_ends_when_an_admin_disables_the_account(make_app, tui_db,
     async with app.run_test(size=(80, 24)) as pilot:
         await signed_in(pilot, Role.USER)
         assert await app.verify_session().wait() is True
-        async with tui_db.session() as session:
+        async with tui_db.unit() as session:
             await accounts.set_active(session, actor=SYSTEM, username="uma", active=False)
         await app.verify_session().wait()
         await wait_for(pilot, lambda: not app.is_running, "the app to end the session")
