@@ -1,182 +1,69 @@
-"""CSV loading: encoding and delimiter detection by hand, then Arrow's multi-threaded reader.
+"""CSV loading: encoding, dialect and header decided on the head, then Arrow's parallel reader.
+
+The first 256 KiB decide the encoding (`decode.py`: BOM, UTF-8 line by line, legacy code page),
+the dialect (`dialect.py`: CleverCSV's detector on a bounded sample) and the header record
+(`header.py`: never a data row promoted, never a guess published). Arrow then reads every column
+as text (plain-number columns as float64) from the header's byte offset; typing happens in
+`infer.py`. Two rarer shapes leave the fast path, each said in the step log: a file mixing UTF-8
+and legacy lines is transcoded line by line first, and a file writing `a, "b"` (a space before
+quoted values, which Arrow cannot skip) is read by Python's csv module.
 
 Why not `pandas.read_csv(sep=None)`: its sniffer fails on the UCI semicolon sample and reads
-identifiers as floats. Here the first 256 KiB decide the encoding (BOM, UTF-8 validity,
-charset-normalizer, cp1252) and the delimiter (the candidate giving the most consistent field
-count over the first records), and the header line (the first record with that many fields, so
-title, blank and `#` comment lines above it are skipped). Arrow then reads every column as text
-from the header's byte offset; typing happens in `infer.py`.
+identifiers as floats.
 """
 
 from __future__ import annotations
 
-import codecs
 import csv
 import io
+import mmap
 import re
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from batchops_core.enums import Stage
 from batchops_core.pipeline import errors as E
+from batchops_core.pipeline.decode import (
+    REPLACEMENT,
+    REPLACEMENT_NOTE,
+    TextEncoding,
+    decode_line,
+    detect_encoding,
+    split_lines,
+    transcode_to_utf8,
+)
+from batchops_core.pipeline.dialect import Dialect, delimiter_name, detect_dialect, parse_lines
 from batchops_core.pipeline.errors import StageError
-from batchops_core.pipeline.loaded import Loaded
+from batchops_core.pipeline.header import Header, find_header
+from batchops_core.pipeline.loaded import Loaded, text_columns_from_rows
 
 HEAD_BYTES = 256 * 1024
+BLOCK_BYTES = 8 << 20
 DELIMITERS = (",", ";", "\t", "|")
-_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 S = Stage.STANDARDIZE
 
-
-def delimiter_name(d: str) -> str:
-    return _NAMES.get(d, repr(d))
+__all__ = ["delimiter_name", "load_csv", "numeric_columns"]
 
 
-def detect_encoding(head: bytes, forced: str | None = None) -> str:
-    """Return a Python codec name for the file, or raise NOT_TEXT / CSV_ENCODING."""
-    if forced:
-        try:
-            codecs.lookup(forced)
-        except LookupError:
-            raise StageError(
-                S,
-                E.CSV_ENCODING,
-                f"unknown encoding {forced!r} in read options",
-                hint="Use a Python codec name such as utf-8, cp1252 or utf-16.",
-            ) from None
-        _decode_or_fail(head, forced)
-        return forced
-    if head.startswith(codecs.BOM_UTF8):
-        return "utf-8-sig"
-    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return "utf-16"
-    if head.count(b"\x00") > len(head) // 4:
-        evens, odds = head[0::2].count(0), head[1::2].count(0)
-        if odds > len(head) // 3 and evens < len(head) // 20:
-            return "utf-16-le"
-        if evens > len(head) // 3 and odds < len(head) // 20:
-            return "utf-16-be"
-    _reject_binary(head)
-    try:
-        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
-        return "utf-8"
-    except UnicodeDecodeError:
-        pass
-    try:
-        from charset_normalizer import from_bytes
+@dataclass
+class _Plan:
+    """Everything the head decided, handed to the bulk read."""
 
-        best = from_bytes(head[:65536]).best()
-        guess = best.encoding if best is not None else None
-    except Exception:  # pragma: no cover - detector failure means we fall back below
-        guess = None
-    for candidate in ("cp1252", guess, "latin-1"):
-        if candidate and _decodes(head, candidate):
-            return (
-                "cp1252"
-                if candidate in {"ascii", "iso8859_1", "latin_1", "latin-1"}
-                and _decodes(head, "cp1252")
-                else candidate
-            )
-    raise StageError(
-        S,
-        E.CSV_ENCODING,
-        "the file is not UTF-8 and no known encoding fits it",
-        hint="Save the file as 'CSV UTF-8' and upload it again.",
-    )
-
-
-def _decodes(data: bytes, encoding: str) -> bool:
-    try:
-        codecs.getincrementaldecoder(encoding)().decode(data, final=False)
-        return True
-    except (UnicodeDecodeError, LookupError):
-        return False
-
-
-def _decode_or_fail(head: bytes, encoding: str) -> None:
-    try:
-        codecs.getincrementaldecoder(encoding)().decode(head, final=False)
-    except UnicodeDecodeError as exc:
-        raise StageError(
-            S,
-            E.CSV_ENCODING,
-            f"the file cannot be read as {encoding}: byte {exc.start} is invalid",
-            hint="Save the file as 'CSV UTF-8', or re-read it with another encoding.",
-            details={"encoding": encoding, "byte_offset": exc.start},
-        ) from None
-
-
-def _reject_binary(head: bytes) -> None:
-    if not head:
-        return
-    control = sum(1 for b in head[:65536] if b < 9 or 13 < b < 32 or b == 127)
-    if b"\x00" in head or control > max(8, len(head[:65536]) // 100):
-        raise StageError(
-            S,
-            E.NOT_TEXT,
-            "the file is not text: it holds binary data, so it cannot be read as CSV",
-            hint="Check that the right file was picked; export the data as CSV or XLSX.",
-            details={"control_bytes": control},
-        )
-
-
-def _records(lines: list[str], delimiter: str) -> list[list[str]]:
-    try:
-        return list(csv.reader(io.StringIO("\n".join(lines)), delimiter=delimiter))
-    except csv.Error:
-        return []
-
-
-def sniff(text: str, forced: str | None = None) -> tuple[str, int, list[str], int]:
-    """Return (delimiter, header line index, header cells, field count) from the decoded head."""
-    lines = [ln.rstrip("\r") for ln in text.split("\n")]
-    if len(lines) > 1:
-        lines = lines[:-1]  # the head may cut the last line in half
-    content = [
-        (i, ln) for i, ln in enumerate(lines) if ln.strip() and not ln.lstrip().startswith("#")
-    ][:200]
-    if not content:
-        raise StageError(
-            S,
-            E.EMPTY_FILE,
-            "the file has no data lines (only blank or comment lines)",
-            hint="Export the table again; the file that arrived is empty.",
-        )
-    best: tuple[float, str, int] | None = None
-    for d in [forced] if forced else DELIMITERS:
-        counts = [len(r) for r in _records([ln for _, ln in content[:60]], d)]
-        if not counts:
-            continue
-        width, freq = Counter(counts).most_common(1)[0]
-        score = (freq / len(counts)) * (width > 1) + (width / 1000)
-        if best is None or score > best[0]:
-            best = (score, d, width)
-    delimiter, width = (best[1], best[2]) if best else (forced or ",", 1)
-    header_at = content[0][0]
-    for i, ln in content:
-        rec = _records([ln], delimiter)
-        if rec and len(rec[0]) >= width:
-            header_at = i
-            break
-    header = (_records([lines[header_at]], delimiter) or [[""]])[0]
-    return delimiter, header_at, header, max(width, len(header))
-
-
-def _single_column_alternatives(text: str, used: str) -> dict[str, int]:
-    lines = [ln for ln in text.split("\n")[:60] if ln.strip()]
-    alt: dict[str, int] = {}
-    for d in DELIMITERS:
-        if d == used:
-            continue
-        counts = [len(r) for r in _records(lines, d)]
-        if counts and Counter(counts).most_common(1)[0][0] > 1:
-            alt[d] = Counter(counts).most_common(1)[0][0]
-    return alt
+    path: Path
+    enc: TextEncoding
+    dialect: Dialect
+    header: Header
+    offset: int
+    quoted: bool
+    numeric: set[int]
+    log: list[str]
 
 
 def load_csv(path: Path, options: dict[str, Any]) -> Loaded:
@@ -190,94 +77,141 @@ def load_csv(path: Path, options: dict[str, Any]) -> Loaded:
             f"{path.name} is empty (0 data bytes)",
             hint="Export the table again; the file that arrived is empty.",
         )
-    encoding = detect_encoding(head, options.get("encoding"))
-    text = codecs.getincrementaldecoder(encoding)(errors="replace").decode(head, final=False)
-    text = text.lstrip("\ufeff")
     forced = options.get("delimiter")
     if forced is not None and (not isinstance(forced, str) or len(forced) != 1):
         raise StageError(
             S, E.CSV_DELIMITER, f"read option delimiter must be one character, got {forced!r}"
         )
-    delimiter, header_at, header, width = sniff(text, forced)
-    if width == 1:
-        alternatives = _single_column_alternatives(text, delimiter)
-        if alternatives:
-            d, n = max(alternatives.items(), key=lambda kv: kv[1])
-            code = E.CSV_SINGLE_COLUMN if forced else E.CSV_DELIMITER
-            raise StageError(
-                S,
-                code,
-                f"every row landed in one column when split on {delimiter_name(delimiter)}; "
-                f"the {delimiter_name(d)} delimiter would give {n} columns",
-                hint=f"Re-read the file with delimiter {d!r}, or export it again with commas.",
-                details={
-                    "delimiter": delimiter,
-                    "candidates": {k: v for k, v in alternatives.items()},
-                },
-            )
-    offset, arrow_encoding = _header_offset(head, encoding, header_at)
-    numeric = numeric_columns(text, delimiter, header_at, header)
-    args = (path, arrow_encoding, encoding, delimiter, header, header_at, offset)
-    if '"' not in text or len(header) == 1:
-        return _read_arrow(*args, '"' in text, numeric)
-    return _read_quoted(args, numeric)
+    enc = detect_encoding(head, options.get("encoding"))
+    whole = len(head) < HEAD_BYTES
+    raw = split_lines(head[enc.bom :], enc)
+    if not whole and len(raw) > 1:
+        raw = raw[:-1]  # the head may cut the last line in half
+    lines = [decode_line(ln, enc)[0] for ln in raw]
+    content = [ln for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+    dialect = detect_dialect(content, forced)
+    records = parse_lines(lines, dialect)
+    header = find_header(records)
+    if header.width == 1:
+        _refuse_single_column(content, dialect.delimiter, bool(forced))
+    data = [cells for _, cells in records[header.index + 1 :] if any(c.strip() for c in cells)]
+    if whole and not data:
+        raise StageError(
+            S,
+            E.NO_DATA,
+            f"the file has only its header row ({', '.join(header.cells)}) and no data rows",
+            hint="Check that the export includes the data, not only the column titles.",
+        )
+    offset = enc.bom + sum(len(raw[i]) for i in range(header.line))
+    quote = dialect.quotechar
+    plan = _Plan(
+        path,
+        enc,
+        dialect,
+        header,
+        offset,
+        bool(quote) and any(quote in ln for ln in lines),
+        numeric_columns(data, header.cells),
+        _head_log(enc, dialect, header),
+    )
+    loaded = _read(plan)
+    _note_replacements(plan, loaded)
+    return loaded
 
 
-def _read_quoted(args: tuple[Any, ...], numeric: set[int]) -> Loaded:
-    """Read a file with quoted fields fast first, allowing newlines in values only if needed.
+def _head_log(enc: TextEncoding, dialect: Dialect, header: Header) -> list[str]:
+    log = [
+        f"encoding: {enc.label}",
+        f"delimiter: {delimiter_name(dialect.delimiter)}",
+        f"dialect: {dialect.describe()}",
+        f"header row: {header.line + 1}",
+        f"header row {header.line + 1} chosen: " + "; ".join(header.reasons),
+    ]
+    if enc.note:
+        log.insert(1, enc.note)
+    return log
 
-    Allowing them stops Arrow from splitting the file into blocks it parses in parallel (0.18 s
-    more on a 1M-row gradebook). A value that does hold a newline splits its row into two rows
-    of the wrong width (or a parse error) on the fast read, so then the file is read again the
-    careful way; with one column a split row keeps its width, so the caller reads those carefully.
-    """
+
+def _refuse_single_column(content: list[str], used: str, forced: bool) -> None:
+    alternatives: dict[str, int] = {}
+    for d in DELIMITERS:
+        if d == used:
+            continue
+        counts = [len(r) for _, r in parse_lines(content[:60], Dialect(d))]
+        width = Counter(counts).most_common(1)[0][0] if counts else 1
+        if width > 1:
+            alternatives[d] = width
+    if not alternatives:
+        return
+    d, n = max(alternatives.items(), key=lambda kv: kv[1])
+    raise StageError(
+        S,
+        E.CSV_SINGLE_COLUMN if forced else E.CSV_DELIMITER,
+        f"every row landed in one column when split on {delimiter_name(used)}; "
+        f"the {delimiter_name(d)} delimiter would give {n} columns",
+        hint=f"Re-read the file with delimiter {d!r}, or export it again with commas.",
+        details={"delimiter": used, "candidates": alternatives},
+    )
+
+
+def _read(plan: _Plan) -> Loaded:
+    """The bulk read: Arrow (fast, then careful when a quoted value holds a newline), the
+    line-by-line transcoding when UTF-8 and legacy lines mix, or Python's csv module."""
+    mixed = plan.enc.legacy is not None and plan.enc.label != "utf-8"
+    if not plan.dialect.arrow_can_read:
+        plan.log.append('values written as `a, "b"`: read with Python\'s csv module')
+        return _read_python(plan, _source_bytes(plan, mixed))
+    if mixed:
+        return _read_arrow_quoted(plan, _source_bytes(plan, True))
     try:
-        loaded = _read_arrow(*args, False, numeric)
-    except StageError:
-        return _read_arrow(*args, True, numeric)
-    return _read_arrow(*args, True, numeric) if loaded.rejected else loaded
+        return _read_arrow_quoted(plan, None)
+    except StageError as exc:
+        if exc.code != E.CSV_ENCODING or plan.enc.legacy is None:
+            raise
+    return _read_arrow_quoted(plan, _source_bytes(plan, True))
 
 
-def _header_offset(head: bytes, encoding: str, header_at: int) -> tuple[int, str]:
-    """Byte offset of the header line in the file and the codec to read from there.
-
-    Counting raw newline bytes keeps CRLF files right; a UTF-16 file read from the middle loses
-    its BOM, so it continues as explicit little/big endian.
-    """
-    if header_at == 0:
-        return 0, encoding
-    wide = encoding.startswith("utf-16")
-    newline = b"\n\x00" if encoding in {"utf-16", "utf-16-le"} else b"\x00\n" if wide else b"\n"
-    pos = 0
-    for _ in range(header_at):
-        nl = head.find(newline, pos)
-        while wide and nl >= 0 and nl % 2:
-            nl = head.find(newline, nl + 1)
-        if nl < 0:
-            break
-        pos = nl + len(newline)
-    if encoding == "utf-16":
-        encoding = "utf-16-be" if head.startswith(codecs.BOM_UTF16_BE) else "utf-16-le"
-    elif encoding == "utf-8-sig":
-        encoding = "utf-8"
-    return pos, encoding
+def _source_bytes(plan: _Plan, transcode: bool) -> bytes:
+    """The file from the header on, as UTF-8 when lines must be transcoded."""
+    with plan.path.open("rb") as fh:
+        fh.seek(plan.offset)
+        data = fh.read()
+    if not transcode or plan.enc.legacy is None:
+        return data
+    text, legacy_lines, replaced = transcode_to_utf8(data, plan.enc.legacy)
+    if legacy_lines:
+        first = plan.header.line
+        shown = ", ".join(str(n + first) for n in legacy_lines[:10])
+        more = f" and {len(legacy_lines) - 10} more" if len(legacy_lines) > 10 else ""
+        plan.log.append(
+            f"{len(legacy_lines)} lines are not UTF-8 and were read as {plan.enc.legacy} "
+            f"(the rest as UTF-8): rows {shown}{more}"
+        )
+    if replaced:
+        plan.log.append(f"{replaced} bytes no encoding could read became U+FFFD")
+    return text
 
 
-def _read_arrow(
-    path: Path,
-    arrow_codec: str,
-    encoding: str,
-    delimiter: str,
-    header: list[str],
-    header_at: int,
-    offset: int,
-    quoted: bool,
-    numeric: set[int] | None = None,
-) -> Loaded:
-    names = [f"c{i}" for i in range(len(header))]
+def _read_arrow_quoted(plan: _Plan, data: bytes | None) -> Loaded:
+    """Read quoted files without newlines in values first: allowing them stops Arrow from
+    splitting the file into blocks it parses in parallel (0.18 s more on a 1M-row gradebook).
+    A value holding a newline splits its row into two of the wrong width (or a parse error), so
+    then the file is read again the careful way; one-column files are always read carefully."""
+    if not plan.quoted or plan.header.width == 1:
+        return _read_arrow(plan, data, plan.quoted)
+    try:
+        loaded = _read_arrow(plan, data, False)
+    except StageError as exc:
+        if exc.code == E.CSV_ENCODING:
+            raise
+        return _read_arrow(plan, data, True)
+    return _read_arrow(plan, data, True) if loaded.rejected else loaded
+
+
+def _read_arrow(plan: _Plan, data: bytes | None, quoted: bool) -> Loaded:
+    header, header_at = plan.header, plan.header.line
+    names = [f"c{i}" for i in range(header.width)]
     rejected: list[dict[str, Any]] = []
-    numeric = numeric or set()
-    types = {n: pa.float64() if i in numeric else pa.string() for i, n in enumerate(names)}
 
     def on_invalid(row: Any) -> str:
         if len(rejected) < 10_000:
@@ -291,12 +225,19 @@ def _read_arrow(
             )
         return "skip"
 
-    arrow_encoding = "utf8" if arrow_codec in {"utf-8", "utf-8-sig", "ascii"} else arrow_codec
+    codec = "utf-8" if data is not None else plan.enc.codec
+    arrow_encoding = "utf8" if codec in {"utf-8", "ascii"} else codec
+    d = plan.dialect
+    types = {n: pa.float64() if i in plan.numeric else pa.string() for i, n in enumerate(names)}
     read_opts = pacsv.ReadOptions(
-        column_names=names, skip_rows=1, encoding=arrow_encoding, block_size=8 << 20
+        column_names=names, skip_rows=1, encoding=arrow_encoding, block_size=BLOCK_BYTES
     )
     parse_opts = pacsv.ParseOptions(
-        delimiter=delimiter, newlines_in_values=quoted, invalid_row_handler=on_invalid
+        delimiter=d.delimiter,
+        quote_char=d.quotechar or False,
+        escape_char=d.escapechar or False,
+        newlines_in_values=quoted,
+        invalid_row_handler=on_invalid,
     )
     convert_opts = pacsv.ConvertOptions(
         column_types=types,
@@ -304,11 +245,9 @@ def _read_arrow(
         strings_can_be_null=True,
         quoted_strings_can_be_null=True,
     )
-    source = pa.memory_map(str(path))
+    source = pa.memory_map(str(plan.path)) if data is None else None
     try:
-        buffer = source.read_buffer()
-        if offset:
-            buffer = buffer.slice(offset)
+        buffer = source.read_buffer().slice(plan.offset) if source else pa.py_buffer(data)
         table = pacsv.read_csv(
             pa.BufferReader(buffer),
             read_options=read_opts,
@@ -316,49 +255,82 @@ def _read_arrow(
             convert_options=convert_opts,
         )
     except pa.ArrowInvalid as exc:
-        if numeric and "conversion error to double" in str(exc):
-            source.close()  # a column the head called numeric is not: read it all as text
-            return _read_arrow(
-                path, arrow_codec, encoding, delimiter, header, header_at, offset, quoted, None
-            )
-        raise _arrow_error(exc, encoding, header_at) from None
+        if plan.numeric and "conversion error to double" in str(exc):
+            plan.numeric = set()  # a column the head called numeric is not: read it all as text
+            return _read_arrow(plan, data, quoted)
+        raise _arrow_error(exc, plan) from None
     except UnicodeDecodeError as exc:
         raise StageError(
             S,
             E.CSV_ENCODING,
-            f"the file cannot be read as {encoding}: {exc.reason}",
+            f"the file cannot be read as {plan.enc.label}: {exc.reason}",
             hint="Save the file as 'CSV UTF-8', or re-read it as cp1252.",
-            details={"encoding": encoding},
+            details={"encoding": plan.enc.codec},
         ) from None
     finally:
-        source.close()
+        if source is not None:
+            source.close()
     if any(r["row"] is None for r in rejected):
-        _locate_rejected(path, encoding, header_at, rejected)
-    first = header_at + 2
-    rows = np.arange(first, first + table.num_rows, dtype=np.int64)
+        _locate_rejected(plan, rejected)
+    return _loaded(plan, list(table.columns), table.num_rows, rejected)
+
+
+def _loaded(
+    plan: _Plan, columns: list[pa.ChunkedArray], count: int, rejected: list[dict[str, Any]]
+) -> Loaded:
+    first = plan.header.line + 2
+    rows = np.arange(first, first + count, dtype=np.int64)
     skipped = sorted(r["row"] for r in rejected if r["row"] is not None)
     if skipped:
         rows = _shift_for_skipped(rows, skipped)
-    log = [
-        f"encoding: {encoding}",
-        f"delimiter: {delimiter_name(delimiter)}",
-        f"header row: {header_at + 1}",
-    ]
+    log = list(plan.log)
     if rejected:
         log.append(f"{len(rejected)} rows with the wrong number of fields set aside")
     return Loaded(
-        header=header,
-        columns=list(table.columns),
+        header=list(plan.header.cells),
+        columns=columns,
         row_numbers=rows,
         log=log,
         meta={
-            "encoding": encoding,
-            "delimiter": delimiter,
-            "header_row": header_at + 1,
+            "encoding": plan.enc.label,
+            "delimiter": plan.dialect.delimiter,
+            "quotechar": plan.dialect.quotechar,
+            "header_row": plan.header.line + 1,
             "format": "csv",
         },
         rejected=rejected,
     )
+
+
+def _read_python(plan: _Plan, data: bytes) -> Loaded:
+    """Python's csv module for dialects Arrow cannot express; same rows, same rejections."""
+    codec = "utf-8" if plan.enc.legacy is not None else plan.enc.codec
+    stream = io.TextIOWrapper(io.BytesIO(data), encoding=codec, errors="replace", newline="")
+    reader = csv.reader(stream, **plan.dialect.reader_kwargs())
+    width = plan.header.width
+    rows: list[list[str | None]] = []
+    numbers: list[int] = []
+    rejected: list[dict[str, Any]] = []
+    start = reader.line_num
+    for k, cells in enumerate(reader):
+        line = plan.header.line + start + 1
+        start = reader.line_num
+        if k == 0 or not any(c.strip() for c in cells):
+            continue
+        if len(cells) != width:
+            rejected.append(
+                {
+                    "row": line,
+                    "text": plan.dialect.delimiter.join(cells)[:200],
+                    "problem": f"{len(cells)} fields where the header has {width}",
+                }
+            )
+            continue
+        rows.append([c if c != "" else None for c in cells])
+        numbers.append(line)
+    loaded = _loaded(plan, text_columns_from_rows(rows, width), len(rows), rejected)
+    loaded.row_numbers = np.asarray(numbers, dtype=np.int64)
+    return loaded
 
 
 def _shift_for_skipped(rows: np.ndarray, skipped: list[int]) -> np.ndarray:
@@ -368,8 +340,10 @@ def _shift_for_skipped(rows: np.ndarray, skipped: list[int]) -> np.ndarray:
     return out
 
 
-def _arrow_error(exc: Exception, encoding: str, header_at: int) -> StageError:
+def _arrow_error(exc: Exception, plan: _Plan) -> StageError:
+    """The reader's failure in the user's terms; its own words stay in `details` only."""
     text = str(exc)
+    where = {"reader": text[:500], "header_row": plan.header.line + 1}
     if "UTF8" in text or "utf8" in text.lower():
         return StageError(
             S,
@@ -377,41 +351,80 @@ def _arrow_error(exc: Exception, encoding: str, header_at: int) -> StageError:
             "the file is not valid UTF-8 further down (the start was); "
             "it was probably saved as cp1252/latin-1",
             hint="Save the file as 'CSV UTF-8', or re-read it as cp1252.",
-            details={"encoding": encoding, "reader": text[:300]},
+            details={"encoding": plan.enc.codec, **where},
         )
+    if "straddl" in text or "block size" in text:
+        return StageError(
+            S,
+            E.CSV_VALUE_TOO_LARGE,
+            f"one value in the file is longer than {BLOCK_BYTES >> 20} MB, so its row cannot "
+            "be read: most often a quote that opens a value and never closes, so the rest of "
+            "the file runs into one cell, or a document pasted into a cell",
+            hint="Find the value (search for a lone quote character), fix or remove it, "
+            "and export again.",
+            details={"limit_bytes": BLOCK_BYTES, **where},
+        )
+    quote = plan.dialect.quotechar
     return StageError(
         S,
         E.CSV_DELIMITER,
-        f"the CSV could not be split into rows: {text[:200]}",
+        f"the file could not be split into rows with {delimiter_name(plan.dialect.delimiter)} "
+        f"between values{f' and {quote} around them' if quote else ''}: a quote or delimiter "
+        "is out of place",
         hint="Check quotes and delimiters around the row named, then export again.",
-        details={"reader": text[:500], "header_row": header_at + 1},
+        details=where,
     )
 
 
-def _locate_rejected(
-    path: Path, encoding: str, header_at: int, rejected: list[dict[str, Any]]
-) -> None:
+def _locate_rejected(plan: _Plan, rejected: list[dict[str, Any]]) -> None:
     """Arrow's multi-threaded reader does not know line numbers; find the rejected lines by
     their text (files up to 64 MiB; larger ones keep "row unknown")."""
-    if path.stat().st_size > 64 * 1024 * 1024:
+    if plan.path.stat().st_size > 64 * 1024 * 1024:
         return
     wanted: dict[str, list[dict[str, Any]]] = {}
     for r in rejected:
         if r["row"] is None:
             wanted.setdefault(r["text"].rstrip("\r\n"), []).append(r)
-    with path.open(encoding=encoding, errors="replace", newline="") as fh:
+    codec = plan.enc.codec
+    with plan.path.open(encoding=codec, errors="replace", newline="") as fh:
         for number, line in enumerate(fh, start=1):
-            if number <= header_at + 1:
+            if number <= plan.header.line + 1:
                 continue
             pending = wanted.get(line.rstrip("\r\n")[:200])
             if pending:
                 pending.pop(0)["row"] = number
 
 
+def _note_replacements(plan: _Plan, loaded: Loaded) -> None:
+    """Name the columns whose values hold U+FFFD, the mark of bytes nobody could read.
+
+    Looked for only when the file's bytes can hold it (a search of the mapped file, ~GB/s), so
+    the common clean file pays one scan and no per-column pass."""
+    if plan.enc.codec == "utf-8" and not any("U+FFFD" in line for line in plan.log):
+        with plan.path.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as m:
+            if m.find(REPLACEMENT.encode("utf-8"), plan.offset) < 0:
+                return
+    found: dict[str, int] = {}
+    for j, col in enumerate(loaded.columns):
+        if not pa.types.is_string(col.type):
+            continue
+        hits = pc.sum(pc.match_substring(col, REPLACEMENT)).as_py() or 0
+        if hits:
+            found[loaded.header[j] or f"column {j + 1}"] = int(hits)
+    if found:
+        total = sum(found.values())
+        where = ", ".join(f"{name} ({n})" for name, n in found.items())
+        loaded.log.append(
+            f"{REPLACEMENT_NOTE} {total} values hold U+FFFD (text that was unreadable in the "
+            f"file): {where}"
+        )
+        loaded.meta["replacement_values"] = total
+
+
 _PLAIN_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 
 
-def numeric_columns(text: str, delimiter: str, header_at: int, header: list[str]) -> set[int]:
+def numeric_columns(records: list[list[str]], header: list[str]) -> set[int]:
     """Columns whose every value in the sniffed head is a plain number (no leading zero, fewer
     than 16 digits, not an identifier-like name): Arrow's reader parses those as float64 directly,
     which is faster and leaner than text plus a cast. If a later value is not a number, the file
@@ -419,13 +432,12 @@ def numeric_columns(text: str, delimiter: str, header_at: int, header: list[str]
     from batchops_core.pipeline.columns import normalize_name
     from batchops_core.pipeline.infer import is_identifier_name
 
-    lines = text.split("\n")[header_at + 1 : -1][:5000]
-    records = _records([ln.rstrip("\r") for ln in lines if ln.strip()], delimiter)
+    records = records[:5000]
     if len(records) < 20:
         return set()
     out: set[int] = set()
     for j, name in enumerate(header):
-        if is_identifier_name(normalize_name(name)):
+        if not name.strip() or is_identifier_name(normalize_name(name)):
             continue
         values = [r[j].strip() for r in records if j < len(r) and r[j].strip()]
         if values and all(
