@@ -18,9 +18,10 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from batchops_core.enums import Remediation
+from batchops_core.enums import Remediation, Stage, StepStatus
 from batchops_core.incidents import (
     ACTIVE_STATUSES,
     TimelineKind,
@@ -29,7 +30,8 @@ from batchops_core.incidents import (
     resolve,
 )
 from batchops_core.infra.clock import utcnow
-from batchops_core.models import Incident, KnownError
+from batchops_core.models import Incident, JobRun, JobRunStep, KnownError
+from batchops_core.pipeline.decode import REPLACEMENT_NOTE
 
 READ_OPTION_KEYS = ("delimiter", "encoding", "sheet", "column_aliases")
 DEFAULT_DELIMITERS = (",", ";", "\t", "|")
@@ -142,15 +144,52 @@ async def record_auto_retry(
     add_event(session, incident_id, TimelineKind.AUTO_RETRIED, f"{remediation.value}: {detail}")
 
 
+async def _unreadable_text_note(session: AsyncSession, upload_id: int | None) -> str:
+    """The loader's U+FFFD line from the upload's latest standardize step, or "".
+
+    A re-read that "succeeds" with replacement characters has only moved the damage into the
+    data (issue #10.6): such a retry must not close the incident."""
+    if upload_id is None:
+        return ""
+    log = await session.scalar(
+        select(JobRunStep.log)
+        .join(JobRun, JobRun.id == JobRunStep.run_id)
+        .where(
+            JobRun.upload_id == upload_id,
+            JobRunStep.stage == Stage.STANDARDIZE,
+            JobRunStep.status == StepStatus.SUCCEEDED,
+        )
+        .order_by(JobRun.id.desc())
+        .limit(1)
+    )
+    for line in log or []:
+        if isinstance(line, str) and line.startswith(REPLACEMENT_NOTE):
+            return line[len(REPLACEMENT_NOTE) :].strip()
+    return ""
+
+
 async def mark_auto_resolved(session: AsyncSession, *, incident_id: int, reason: str) -> None:
     """Resolve the incident because a remediation made the retry succeed (system actor).
 
-    Idempotent: an incident already resolved or archived is left as it is.
+    Not when the retried upload's data still holds U+FFFD (the standardize step log says so):
+    then the success goes on the timeline and the incident stays open. Idempotent: an incident
+    already resolved or archived is left as it is.
     """
     incident = await session.get(Incident, incident_id)
     if incident is None or incident.status not in ACTIVE_STATUSES:
         return
     now = utcnow()
+    garbled = await _unreadable_text_note(session, incident.upload_id)
+    if garbled:
+        add_event(
+            session,
+            incident_id,
+            TimelineKind.AUTO_RETRIED,
+            f"{reason}, but the data still holds unreadable text, so the incident stays open "
+            f"for a person to check the encoding ({garbled})",
+            at=now,
+        )
+        return
     root_cause = incident.root_cause
     if not root_cause and incident.known_error_id is not None:
         known = await session.get(KnownError, incident.known_error_id)

@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import csv
 import io
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+_BLOCKED = {".", "/", '"', "'", "\n", "\r", " "}
+_BLOCKED_CATEGORIES = {"Lu", "Ll", "Lt", "Lm", "Lo", "Nd", "Nl", "No", "Ps", "Pe", "Co", "Cc"}
 SAMPLE_CHARS = 12 * 1024
 SAMPLE_LINES = 120
 _NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe", " ": "space", ":": "colon"}
@@ -93,10 +96,14 @@ def detect_dialect(lines: list[str], forced: str | None = None) -> Dialect:
     sample = sample_of(lines)
     terminator = line_terminator(sample)
     text = sample.replace("\r\n", "\n").replace("\r", "\n")
-    try:
-        found = Detector().detect(text, delimiters=[forced] if forced else None, verbose=False)
-    except Exception:  # pragma: no cover - a detector failure falls back to the field-count vote
-        found = None
+    found = None
+    for delimiters in [[forced]] if forced else _candidate_tiers(text):
+        try:
+            found = Detector().detect(text, delimiters=delimiters, verbose=False)
+        except Exception:  # pragma: no cover - a detector failure falls back to the vote below
+            found = None
+        if found is not None and found.delimiter and _widest(text, found) > 1:
+            break
     if found is None or not found.delimiter:
         delimiter = forced or _vote(text)
         quote = '"' if '"' in text else ""
@@ -109,6 +116,28 @@ def detect_dialect(lines: list[str], forced: str | None = None) -> Dialect:
     escape = found.escapechar or ""
     space = _space_before_quotes(text, found.delimiter, quote)
     return Dialect(found.delimiter, quote, escape, space, terminator)
+
+
+def _candidate_tiers(text: str) -> list[list[str]]:
+    """Delimiters to offer the detector: first those CleverCSV allows by default but the space
+    (a space splits `Ana Lima`, and school exports do not use it), then `/` and the space, for
+    files nothing else splits (`/` is blocked first because dates hold it)."""
+    first = sorted(
+        {
+            ch
+            for ch in set(text)
+            if ch == "\t"
+            or (ch not in _BLOCKED and unicodedata.category(ch) not in _BLOCKED_CATEGORIES)
+        }
+    )
+    return [first, [*first, "/", " "]]
+
+
+def _widest(text: str, found: Any) -> int:
+    """The most common field count the detector's dialect gives the sample."""
+    dialect = Dialect(found.delimiter, found.quotechar or "", found.escapechar or "")
+    counts = Counter(len(cells) for _, cells in parse_lines(text.splitlines(True), dialect))
+    return counts.most_common(1)[0][0] if counts else 1
 
 
 def _vote(text: str) -> str:
