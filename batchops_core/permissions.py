@@ -22,6 +22,10 @@ class Action(StrEnum):
     RUN_SCHEDULES = "run schedules"
     MANAGE_USERS = "manage users"
     VIEW_AUDIT = "read the audit log"
+    VIEW_SOURCES = "view sources and records"
+    EDIT_SOURCES = "create or edit sources"
+    RUN_SOURCES = "sync sources"
+    EDIT_CALENDAR = "edit the school calendar"
 
 
 _ALL = frozenset(Role)
@@ -38,6 +42,10 @@ MATRIX: dict[Action, frozenset[Role]] = {
     Action.RUN_SCHEDULES: _ALL,
     Action.MANAGE_USERS: _ADMIN,
     Action.VIEW_AUDIT: _ADMIN,
+    Action.VIEW_SOURCES: _ALL,
+    Action.EDIT_SOURCES: _ADMIN,
+    Action.RUN_SOURCES: _STAFF,
+    Action.EDIT_CALENDAR: _ADMIN,
 }
 
 
