@@ -96,13 +96,16 @@ def detect_dialect(lines: list[str], forced: str | None = None) -> Dialect:
     sample = sample_of(lines)
     terminator = line_terminator(sample)
     text = sample.replace("\r\n", "\n").replace("\r", "\n")
-    found = None
+    found, regular = None, 0.0
     for delimiters in [[forced]] if forced else _candidate_tiers(text):
         try:
-            found = Detector().detect(text, delimiters=delimiters, verbose=False)
+            guess = Detector().detect(text, delimiters=delimiters, verbose=False)
         except Exception:  # pragma: no cover - a detector failure falls back to the vote below
-            found = None
-        if found is not None and found.delimiter and _widest(text, found) > 1:
+            guess = None
+        share = _regularity(text, guess)
+        if share > regular:
+            found, regular = guess, share
+        if regular == 1.0:
             break
     if found is None or not found.delimiter:
         delimiter = forced or _vote(text)
@@ -119,9 +122,10 @@ def detect_dialect(lines: list[str], forced: str | None = None) -> Dialect:
 
 
 def _candidate_tiers(text: str) -> list[list[str]]:
-    """Delimiters to offer the detector: first those CleverCSV allows by default but the space
-    (a space splits `Ana Lima`, and school exports do not use it), then `/` and the space, for
-    files nothing else splits (`/` is blocked first because dates hold it)."""
+    """Delimiters to offer the detector: those CleverCSV allows by default but the space (a
+    space splits `Ana Lima` regularly, and school exports do not use it as a delimiter); then
+    also `/` (blocked first because dates hold it), whose answer is taken only when it splits
+    the sample more regularly than the first one did."""
     first = sorted(
         {
             ch
@@ -130,14 +134,20 @@ def _candidate_tiers(text: str) -> list[list[str]]:
             or (ch not in _BLOCKED and unicodedata.category(ch) not in _BLOCKED_CATEGORIES)
         }
     )
-    return [first, [*first, "/", " "]]
+    return [first, [*first, "/"]]
 
 
-def _widest(text: str, found: Any) -> int:
-    """The most common field count the detector's dialect gives the sample."""
+def _regularity(text: str, found: Any) -> float:
+    """Share of the sample's records with the most common field count, 0 when that count is 1
+    (a dialect that splits nothing is no dialect)."""
+    if found is None or not found.delimiter:
+        return 0.0
     dialect = Dialect(found.delimiter, found.quotechar or "", found.escapechar or "")
     counts = Counter(len(cells) for _, cells in parse_lines(text.splitlines(True), dialect))
-    return counts.most_common(1)[0][0] if counts else 1
+    if not counts:
+        return 0.0
+    width, freq = counts.most_common(1)[0]
+    return freq / sum(counts.values()) if width > 1 else 0.0
 
 
 def _vote(text: str) -> str:
