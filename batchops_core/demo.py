@@ -18,8 +18,8 @@ from batchops_core.infra.db import Database
 from batchops_core.models import Upload, User
 from batchops_core.permissions import SYSTEM, Actor
 from batchops_core.pipeline.pool import shutdown_pool
-from batchops_core.queue import Dispatcher
 from batchops_core.services.uploads import intake_file
+from batchops_core.worker.dispatcher import Dispatcher
 
 DEMO_PASSWORD = "batchops-demo"
 DEMO_USERS = {

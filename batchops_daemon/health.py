@@ -19,7 +19,7 @@ from batchops_core.infra.config import Settings
 from batchops_core.infra.db import Database
 from batchops_core.infra.migrate import ensure_current
 from batchops_core.models import WorkerHeartbeat
-from batchops_core.workers import redis_pattern
+from batchops_core.worker.heartbeat import redis_pattern
 
 
 class RedisUnavailable(BatchOpsError):

@@ -12,8 +12,9 @@ from typing import Any
 from arq import Retry
 from arq.worker import Function, func
 
-from batchops_core.queue import backoff_seconds
-from batchops_core.tasks import TASKS, TaskContext, TaskFn, TransientError, is_transient
+from batchops_core.worker.context import TaskContext
+from batchops_core.worker.retry import TransientError, backoff_seconds, is_transient
+from batchops_core.worker.tasks import TASKS, TaskFn
 
 CTX_KEY = "batchops"
 BACKOFF_KEY = "batchops_backoff"

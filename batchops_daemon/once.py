@@ -15,15 +15,15 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from batchops_core import schedules
 from batchops_core.enums import RunStatus, UploadStatus
 from batchops_core.infra.clock import utcnow
 from batchops_core.infra.config import Settings
 from batchops_core.infra.db import Database
 from batchops_core.models import Job, Upload
-from batchops_core.queue import Dispatcher
-from batchops_core.sweeper import sweep_once
-from batchops_core.workers import worker_name
+from batchops_core.worker import scheduler
+from batchops_core.worker.dispatcher import Dispatcher
+from batchops_core.worker.heartbeat import worker_name
+from batchops_core.worker.sweeper import sweep_once
 
 OK_UPLOADS = {UploadStatus.PUBLISHED, UploadStatus.PARTIAL, UploadStatus.DUPLICATE}
 OK_RUNS = {RunStatus.SUCCEEDED.value, RunStatus.SKIPPED.value, "duplicate"}
@@ -101,10 +101,10 @@ async def _due_schedules(db: Database, settings: Settings) -> list[tuple[int, st
     now = utcnow()
     claimed = []
     async with db.unit() as session:
-        due = await schedules.due_jobs(session, now)
+        due = await scheduler.due_jobs(session, now)
     for firing in due:
         async with db.unit() as session:
-            if not await schedules.advance_job(
+            if not await scheduler.advance_job(
                 session, job_id=firing.job_id, fired_for=firing.scheduled_for, now=now
             ):
                 continue

@@ -20,17 +20,18 @@ from arq import ArqRedis
 from arq.worker import Worker
 from sqlalchemy import select
 
-from batchops_core.dispatch_loop import run_dispatch_loop
 from batchops_core.enums import UploadStatus
 from batchops_core.infra import events
 from batchops_core.infra.config import Settings
 from batchops_core.infra.db import Database
 from batchops_core.infra.metrics import Metrics
 from batchops_core.models import Upload
-from batchops_core.queue import Dispatcher, arq_redis_settings, queue_name
-from batchops_core.sweeper import sweep_once
-from batchops_core.tasks import TaskContext
-from batchops_core.workers import Heartbeat, worker_name
+from batchops_core.worker.arq_settings import arq_redis_settings, queue_name
+from batchops_core.worker.context import TaskContext
+from batchops_core.worker.dispatch_loop import run_dispatch_loop
+from batchops_core.worker.dispatcher import Dispatcher
+from batchops_core.worker.heartbeat import Heartbeat, worker_name
+from batchops_core.worker.sweeper import sweep_once
 from batchops_daemon import systemd
 from batchops_daemon.jobs import BACKOFF_KEY, CTX_KEY, arq_functions
 

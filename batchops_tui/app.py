@@ -29,8 +29,8 @@ from batchops_tui.catalogue import ADMIN_SCREENS, ALL_SCREENS, BY_MODE, SCREENS
 if TYPE_CHECKING:
     from batchops_core.infra.db import Database
     from batchops_core.infra.events import Event
-    from batchops_core.queue import Dispatcher
     from batchops_core.session import SignedInSession
+    from batchops_core.worker.dispatcher import Dispatcher
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,6 @@ class BatchOpsApp(App[int]):
         SQLAlchemy, the models, argon2 and Redis cost ~0.5 s to import: paying it here, off the
         UI thread, is what lets the first screen appear in well under a second.
         """
-        from batchops_core import accounts, events, migrate, session  # noqa: F401
         from batchops_core.infra.db import open_database
 
         if self._db is None:
@@ -357,7 +356,7 @@ class BatchOpsApp(App[int]):
 
     async def get_dispatcher(self) -> Dispatcher:
         """arq on Redis, or the embedded worker in this process; connected on first use."""
-        from batchops_core.queue import Dispatcher
+        from batchops_core.worker.dispatcher import Dispatcher
 
         if self.dispatcher is None:
             self.dispatcher = await Dispatcher.connect(self.db, self.settings)

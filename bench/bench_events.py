@@ -28,8 +28,8 @@ from batchops_core.enums import UploadStatus
 from batchops_core.infra import events
 from batchops_core.infra.clock import utcnow
 from batchops_core.permissions import SYSTEM
-from batchops_core.queue import Dispatcher
 from batchops_core.services.uploads import intake_file
+from batchops_core.worker.dispatcher import Dispatcher
 from bench.bench_queue import environment, start_daemon, stop_daemon, write_config
 
 N = int(os.environ.get("BENCH_N", "40"))

@@ -40,7 +40,8 @@ from batchops_core.infra.config import RedisSettings, Settings, WorkerSettings
 from batchops_core.infra.db import Database, open_database
 from batchops_core.infra.migrate import upgrade
 from batchops_core.models import JobRun
-from batchops_core.queue import Dispatcher, arq_redis_settings, queue_name
+from batchops_core.worker.arq_settings import arq_redis_settings, queue_name
+from batchops_core.worker.dispatcher import Dispatcher
 from batchops_daemon.service import Daemon
 
 N = int(os.environ.get("BENCH_N", "5000"))

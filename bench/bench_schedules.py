@@ -22,9 +22,9 @@ from pathlib import Path
 
 from sqlalchemy import func, insert, select
 
-from batchops_core.dispatch_loop import DEFAULT_INTERVAL
 from batchops_core.infra.clock import utcnow
 from batchops_core.models import Job, JobRun, WorkerHeartbeat
+from batchops_core.worker.dispatch_loop import DEFAULT_INTERVAL
 from bench.bench_events import pct
 from bench.bench_queue import environment, start_daemon, stop_daemon, write_config
 

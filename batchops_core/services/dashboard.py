@@ -156,7 +156,7 @@ async def _worker_health(session: AsyncSession, settings: Settings, now: datetim
 
 def _next_fire(cron: str, tz: str, after: datetime) -> datetime | None:
     """The schedule module's DST-aware computation; a broken line simply has no next firing."""
-    from batchops_core.schedules import next_run_after
+    from batchops_core.cron import next_run_after
 
     try:
         return next_run_after(cron, tz, after)

@@ -48,8 +48,8 @@ from batchops_core.infra.db import Database
 from batchops_core.known_errors import match_known_error
 from batchops_core.models import Incident, IncidentEvent, KnownError, Upload, User
 from batchops_core.permissions import Action, Actor, require
-from batchops_core.queue import Dispatcher
 from batchops_core.services.pagination import Page, page_window, text_search
+from batchops_core.worker.dispatcher import Dispatcher
 
 __all__ = [
     "IncidentDetail",

@@ -32,8 +32,8 @@ from batchops_core.infra.clock import utcnow
 from batchops_core.infra.db import Database
 from batchops_core.models import Department, Incident, Job, JobRun, JobRunStep, Upload
 from batchops_core.permissions import Action, Actor, require
-from batchops_core.queue import Dispatcher
 from batchops_core.services.pagination import Page, page_window
+from batchops_core.worker.dispatcher import Dispatcher
 
 COUNT_CAP = 100_000
 RERUNNABLE = (RunStatus.FAILED, RunStatus.CANCELLED)

@@ -20,6 +20,12 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from batchops_core import audit
+from batchops_core.cron import (
+    firing_job_id,
+    next_run_after,
+    next_runs,
+    validate_cron,
+)
 from batchops_core.enums import RunStatus
 from batchops_core.errors import NotFound, ValidationFailed
 from batchops_core.infra import events
@@ -27,15 +33,9 @@ from batchops_core.infra.clock import utcnow
 from batchops_core.infra.db import Database
 from batchops_core.models import Job, User
 from batchops_core.permissions import Action, Actor, require
-from batchops_core.queue import Dispatcher
-from batchops_core.schedules import (
-    firing_job_id,
-    next_run_after,
-    next_runs,
-    validate_cron,
-    validate_task,
-)
 from batchops_core.services.pagination import Page, page_window, text_search
+from batchops_core.worker.automation.registry import validate_task
+from batchops_core.worker.dispatcher import Dispatcher
 
 EDITABLE = frozenset({"name", "description", "task", "arguments", "cron", "timezone", "enabled"})
 

@@ -1,7 +1,7 @@
 """The schedule dispatcher: due `Job` rows in the database become `run_schedule` jobs.
 
 Read from the database every `interval` seconds, so an edited or new schedule needs no restart.
-Each due firing is claimed by `schedules.advance_job` (a conditional UPDATE on `next_run_at`): of
+Each due firing is claimed by `scheduler.advance_job` (a conditional UPDATE on `next_run_at`): of
 several daemons only the one whose update matched enqueues it, and the deterministic arq job id
 (`firing_job_id`) makes a second enqueue of the same firing a no-op as well. The claim and the
 enqueue share one transaction: if the enqueue fails (Redis down), the claim rolls back and the
@@ -17,11 +17,12 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from batchops_core import schedules
+from batchops_core.cron import firing_job_id
 from batchops_core.infra import events
 from batchops_core.infra.clock import utcnow
 from batchops_core.infra.db import Database
-from batchops_core.queue import Dispatcher
+from batchops_core.worker import scheduler
+from batchops_core.worker.dispatcher import Dispatcher
 
 log = logging.getLogger(__name__)
 
@@ -47,13 +48,13 @@ async def dispatch_due(
     now = now or utcnow()
     report = DispatchReport()
     async with db.unit() as session:
-        due = await schedules.due_jobs(session, now)
+        due = await scheduler.due_jobs(session, now)
     prefix = dispatcher.settings.redis.prefix
     for start in range(0, len(due), CHUNK):
         won = []
         async with db.unit() as session:
             for firing in due[start : start + CHUNK]:
-                if await schedules.advance_job(
+                if await scheduler.advance_job(
                     session, job_id=firing.job_id, fired_for=firing.scheduled_for, now=now
                 ):
                     won.append(firing)
@@ -65,7 +66,7 @@ async def dispatch_due(
                         "run_schedule",
                         f.job_id,
                         f.scheduled_for.isoformat(),
-                        job_id=schedules.firing_job_id(f.job_id, f.scheduled_for, prefix=prefix),
+                        job_id=firing_job_id(f.job_id, f.scheduled_for, prefix=prefix),
                     )
                     for f in won
                 )

@@ -1,7 +1,7 @@
 """Dispatcher: sends tasks to arq on Redis, or runs them in this process when there is no Redis.
 
 The embedded mode is what makes one-command use possible: the TUI or CLI on SQLite processes
-uploads itself. Both modes run the same task bodies from `batchops_core.tasks`, with the same
+uploads itself. Both modes run the same task bodies from `batchops_core.worker.tasks`, with the same
 retry rule (a `TransientError` is retried with backoff up to `worker.max_tries`), and the embedded
 worker heart-beats while it has work so a daemon's sweeper never mistakes its runs for lost ones.
 """
@@ -14,34 +14,22 @@ from datetime import timedelta
 from typing import Any
 
 from arq import ArqRedis, create_pool
-from arq.connections import RedisSettings
 
-from batchops_core.automation import RunBook
 from batchops_core.infra.config import Settings
 from batchops_core.infra.db import Database
-from batchops_core.tasks import TASKS, TaskContext, TransientError, is_transient
-from batchops_core.workers import Heartbeat, WorkTracker, worker_name
+from batchops_core.worker.arq_settings import arq_redis_settings, queue_name
+from batchops_core.worker.automation.frame import RunBook
+from batchops_core.worker.context import TaskContext
+from batchops_core.worker.heartbeat import Heartbeat, WorkTracker, worker_name
+from batchops_core.worker.retry import (
+    RETRY_BACKOFF_SECONDS,
+    TransientError,
+    backoff_seconds,
+    is_transient,
+)
+from batchops_core.worker.tasks import TASKS
 
 log = logging.getLogger(__name__)
-
-RETRY_BACKOFF_SECONDS = 2.0
-"""Base of the exponential backoff between tries of a transiently failing task."""
-
-
-def queue_name(settings: Settings) -> str:
-    return f"{settings.redis.prefix}:queue"
-
-
-def arq_redis_settings(settings: Settings) -> RedisSettings:
-    redis = RedisSettings.from_dsn(settings.redis.url)
-    redis.conn_timeout = max(1, int(settings.redis.connect_timeout))
-    redis.conn_retries = 1
-    return redis
-
-
-def backoff_seconds(job_try: int, base: float = RETRY_BACKOFF_SECONDS) -> float:
-    """Delay before try `job_try + 1`: base, 2×base, 4×base … capped at five minutes."""
-    return float(min(300.0, base * 2 ** max(0, job_try - 1)))
 
 
 class Dispatcher:

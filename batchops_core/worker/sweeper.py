@@ -26,10 +26,10 @@ from batchops_core.infra.clock import utcnow
 from batchops_core.infra.config import Settings
 from batchops_core.infra.db import Database
 from batchops_core.models import JobRun, Upload
-from batchops_core.queue import queue_name
+from batchops_core.worker.arq_settings import queue_name
 
 if TYPE_CHECKING:
-    from batchops_core.queue import Dispatcher
+    from batchops_core.worker.dispatcher import Dispatcher
 
 log = logging.getLogger(__name__)
 

@@ -13,25 +13,16 @@ changed configuration. A task that outlives `worker.job_timeout` is stopped and 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
-import socket
 from collections.abc import Awaitable, Callable
-from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from batchops_core import automation
 from batchops_core.enums import RunStatus, Stage, UploadStatus
-from batchops_core.errors import BatchOpsError, DatabaseUnavailable
+from batchops_core.infra import events
 from batchops_core.infra.clock import utcnow
-from batchops_core.infra.config import Settings
-from batchops_core.infra.db import Database
 from batchops_core.models import Incident, Job, JobRun, Upload
 from batchops_core.remediation import (
     describe_change,
@@ -40,82 +31,20 @@ from batchops_core.remediation import (
     record_auto_retry,
     remediation_for,
 )
-from batchops_core.workers import WorkTracker
+from batchops_core.worker.automation import frame as automation
+from batchops_core.worker.automation.registry import AUTOMATIONS
+from batchops_core.worker.context import TaskContext
+from batchops_core.worker.retry import TransientError, is_transient
+from batchops_core.worker.scheduler import record_firing_result
+from batchops_core.worker.sweeper import fail_upload, hand_back_upload
 
 if TYPE_CHECKING:
-    from batchops_core.queue import Dispatcher
+    pass
 
 log = logging.getLogger(__name__)
 
 
-class TransientError(BatchOpsError):
-    """A failure worth retrying unchanged later: a lost connection, a lock timeout."""
-
-
-@dataclass
-class TaskContext:
-    """What every task body needs; arq's `ctx` dict carries one under the key `"batchops"`."""
-
-    db: Database
-    settings: Settings
-    worker: str
-    dispatcher: Dispatcher | None = None
-    """Where follow-up work goes (an ingest enqueues its upload); None runs it inline."""
-    tracker: WorkTracker = field(default_factory=WorkTracker)
-    runbook: automation.RunBook | None = None
-    """Batches run rows of concurrent automation tasks; None writes each run on its own."""
-    job_try: int = 1
-    arq_job_id: str | None = None
-
-    @property
-    def final_try(self) -> bool:
-        return self.job_try >= self.settings.worker.max_tries
-
-    def for_job(self, *, job_try: int, arq_job_id: str | None) -> TaskContext:
-        """A per-job copy sharing the database, dispatcher and tracker."""
-        return dataclasses.replace(self, job_try=job_try, arq_job_id=arq_job_id)
-
-
 TaskFn = Callable[..., Awaitable[Any]]
-
-_TRANSIENT_DRIVER_ERRORS = {
-    "ConnectionDoesNotExistError",
-    "ConnectionFailureError",
-    "CannotConnectNowError",
-    "InterfaceError",
-    "LockNotAvailableError",
-    "DeadlockDetectedError",
-    "SerializationError",
-    "TooManyConnectionsError",
-    "AdminShutdownError",
-    "QueryCanceledError",
-}
-
-
-def is_transient(exc: BaseException) -> bool:
-    """True for failures a later retry of the same job may not meet: connections and locks."""
-    if isinstance(exc, TransientError | DatabaseUnavailable | TimeoutError | ConnectionError):
-        return True
-    if isinstance(exc, PoolTimeout | InterfaceError):
-        return True
-    if isinstance(exc, DBAPIError):
-        if exc.connection_invalidated:
-            return True
-        orig = exc.orig
-        if orig is not None and type(orig).__name__ in _TRANSIENT_DRIVER_ERRORS:
-            return True
-        if isinstance(exc, OperationalError):
-            text = str(orig or exc).lower()
-            return any(s in text for s in ("locked", "busy", "connection", "closed", "timeout"))
-        return False
-    if isinstance(exc, socket.gaierror | BrokenProcessPool):
-        return True  # a pool worker killed (e.g. out of memory): retry, bounded by max_tries
-    try:
-        from redis.exceptions import ConnectionError as RedisConnectionError
-        from redis.exceptions import TimeoutError as RedisTimeoutError
-    except ImportError:  # pragma: no cover - redis is a dependency
-        return False
-    return isinstance(exc, RedisConnectionError | RedisTimeoutError)
 
 
 async def process_upload(ctx: TaskContext, upload_id: int) -> dict[str, Any]:
@@ -147,7 +76,6 @@ async def retry_upload(
 
 async def _run_pipeline(ctx: TaskContext, upload_id: int, stage: Stage | None) -> dict[str, Any]:
     from batchops_core.pipeline.runner import run_upload
-    from batchops_core.sweeper import hand_back_upload
 
     ctx.tracker.add_upload(upload_id)
     deadline = asyncio.timeout(ctx.settings.worker.job_timeout)
@@ -178,7 +106,6 @@ async def _run_pipeline(ctx: TaskContext, upload_id: int, stage: Stage | None) -
 
 
 async def _fail(ctx: TaskContext, upload_id: int, code: str, message: str) -> dict[str, Any]:
-    from batchops_core.sweeper import fail_upload
 
     incident_id: int | None = None
     try:
@@ -265,7 +192,6 @@ async def _auto_resolve(ctx: TaskContext, incident_id: int, upload_id: int) -> N
             incident_id=incident_id,
             reason=f"automatic retry of upload {upload_id} succeeded",
         )
-    from batchops_core.infra import events
 
     await events.publish(
         ctx.settings, events.Event(type="incident.updated", id=incident_id, status="resolved")
@@ -329,13 +255,10 @@ async def run_schedule(
     )
     if result["status"] not in (RunStatus.SUCCEEDED.value, RunStatus.SKIPPED.value):
         # A successful run recorded the schedule's last status with its own row (RunBook).
-        from batchops_core.schedules import record_firing_result
-
         async with ctx.db.unit() as session:
             await record_firing_result(
                 session, job_id=job_id, status=RunStatus(result["status"]), finished_at=utcnow()
             )
-    from batchops_core.infra import events
 
     await events.publish(
         ctx.settings,
@@ -350,7 +273,7 @@ def _automation_task(name: str) -> TaskFn:
 
     task.__name__ = name
     task.__qualname__ = name
-    task.__doc__ = automation.AUTOMATIONS[name].__doc__
+    task.__doc__ = AUTOMATIONS[name].body.__doc__
     return task
 
 
@@ -358,5 +281,5 @@ TASKS: dict[str, TaskFn] = {
     "process_upload": process_upload,
     "retry_upload": retry_upload,
     "run_schedule": run_schedule,
-    **{name: _automation_task(name) for name in automation.AUTOMATIONS},
+    **{name: _automation_task(name) for name in AUTOMATIONS},
 }

@@ -19,10 +19,9 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from batchops_core.cron import next_runs, validate_cron
 from batchops_core.errors import ValidationFailed
 from batchops_core.infra.clock import utcnow
-from batchops_core.queue import Dispatcher
-from batchops_core.schedules import next_runs, validate_cron
 from batchops_core.services.schedules import (
     ScheduleRow,
     create_schedule,
@@ -32,6 +31,7 @@ from batchops_core.services.schedules import (
     set_schedule_enabled,
     update_schedule,
 )
+from batchops_core.worker.dispatcher import Dispatcher
 from batchops_tui.cli.common import EXIT_OK, EXIT_USAGE, Cli, signed_in_actor, table
 
 

@@ -21,7 +21,7 @@ from batchops_core.enums import RunStatus, UploadStatus
 from batchops_core.infra.clock import utcnow
 from batchops_core.infra.config import Settings
 from batchops_core.models import Job, JobRun, Upload
-from batchops_core.workers import WorkerState, list_workers
+from batchops_core.worker.heartbeat import WorkerState, list_workers
 from batchops_tui.cli.common import EXIT_FAILED, EXIT_OK, Cli, table
 
 RECENT = 10
@@ -148,7 +148,7 @@ async def _queue_depth(settings: Settings) -> int | None:
         return None
     from redis.asyncio import Redis
 
-    from batchops_core.queue import queue_name
+    from batchops_core.worker.arq_settings import queue_name
 
     client = Redis.from_url(
         settings.redis.url, socket_connect_timeout=settings.redis.connect_timeout

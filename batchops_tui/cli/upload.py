@@ -102,7 +102,7 @@ def plan_config_from(text: str | None) -> dict[str, Any]:
 
 
 async def _dispatcher(cli: Cli, db: Any) -> Any:
-    from batchops_core.queue import Dispatcher
+    from batchops_core.worker.dispatcher import Dispatcher
 
     try:
         return await Dispatcher.connect(db, cli.settings)

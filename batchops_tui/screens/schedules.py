@@ -112,7 +112,7 @@ class SchedulesScreen(BaseScreen):
             self.open_form(row)
 
     def open_form(self, row: ScheduleRow | None) -> None:
-        from batchops_core.schedules import schedulable_task_names
+        from batchops_core.worker.automation.registry import schedulable_task_names
         from batchops_tui.screens.schedule_form import ScheduleDialog
 
         def saved(values: dict[str, Any] | None) -> None:

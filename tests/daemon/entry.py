@@ -30,8 +30,10 @@ if STALL:
     events.publish = stalling_publish  # type: ignore[assignment]
 
 if os.environ.get("BATCHOPS_TEST_TASKS"):
-    from batchops_core import automation, tasks
     from batchops_core.enums import RunStatus
+    from batchops_core.worker import tasks
+    from batchops_core.worker.automation import frame as automation
+    from batchops_core.worker.automation import registry
 
     async def sleep_test(run, seconds: float = 3600):  # type: ignore[no-untyped-def]
         """Sleeps: a job still running when the test stops the daemon."""
@@ -39,7 +41,7 @@ if os.environ.get("BATCHOPS_TEST_TASKS"):
         await asyncio.sleep(seconds)
         return automation.Outcome(RunStatus.SUCCEEDED, "woke up")
 
-    automation.AUTOMATIONS["sleep_test"] = sleep_test
+    registry.automation("Sleeps (tests only).")(sleep_test)
     tasks.TASKS["sleep_test"] = tasks._automation_task("sleep_test")
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ import pytest
 from sqlalchemy import func, select, update
 
 from batchops_core.accounts import UserInfo
-from batchops_core.automation import run_automation
 from batchops_core.enums import IncidentStatus, Role, RunKind, RunStatus, UploadStatus
 from batchops_core.infra.clock import utcnow
 from batchops_core.infra.config import Settings
@@ -30,8 +29,10 @@ from batchops_core.models import (
     Upload,
     User,
 )
-from batchops_core.queue import Dispatcher, queue_name
-from batchops_core.tasks import TaskContext
+from batchops_core.worker.arq_settings import queue_name
+from batchops_core.worker.automation.frame import run_automation
+from batchops_core.worker.context import TaskContext
+from batchops_core.worker.dispatcher import Dispatcher
 from tests.daemon.conftest import MailServer, smtp_settings
 
 

@@ -22,9 +22,9 @@ from batchops_core.infra.config import Settings
 from batchops_core.infra.db import Database, open_database
 from batchops_core.models import JobRun, Upload
 from batchops_core.permissions import SYSTEM
-from batchops_core.queue import Dispatcher
 from batchops_core.services.uploads import intake_file
-from batchops_core.sweeper import WORKER_LOST
+from batchops_core.worker.dispatcher import Dispatcher
+from batchops_core.worker.sweeper import WORKER_LOST
 from tests.daemon.conftest import DaemonProcess, fast_worker, wait_for, write_config
 
 GRADEBOOK = "Student ID,class,maths,english\n" + "".join(

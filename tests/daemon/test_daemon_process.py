@@ -19,8 +19,8 @@ from batchops_core.infra.config import Settings
 from batchops_core.infra.db import Database
 from batchops_core.models import Job, JobRun, WorkerHeartbeat
 from batchops_core.permissions import SYSTEM
-from batchops_core.queue import arq_redis_settings, queue_name
 from batchops_core.services.uploads import intake_file
+from batchops_core.worker.arq_settings import arq_redis_settings, queue_name
 from batchops_daemon.health import check_health
 from tests.daemon.conftest import DaemonProcess, fast_worker, wait_for, write_config
 

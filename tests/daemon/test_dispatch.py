@@ -8,13 +8,14 @@ from datetime import timedelta
 from arq import create_pool
 from sqlalchemy import func, select
 
-from batchops_core.dispatch_loop import dispatch_due, run_dispatch_loop
 from batchops_core.enums import RunStatus
 from batchops_core.infra.clock import utcnow
 from batchops_core.infra.config import Settings
 from batchops_core.infra.db import Database
 from batchops_core.models import Job, JobRun
-from batchops_core.queue import Dispatcher, arq_redis_settings, queue_name
+from batchops_core.worker.arq_settings import arq_redis_settings, queue_name
+from batchops_core.worker.dispatch_loop import dispatch_due, run_dispatch_loop
+from batchops_core.worker.dispatcher import Dispatcher
 from tests.daemon.conftest import fast_worker, wait_for
 
 
@@ -113,7 +114,8 @@ async def test_a_new_schedule_fires_without_restart(db: Database, db_settings: S
 
 
 async def test_run_schedule_is_idempotent_per_firing(db: Database, db_settings: Settings) -> None:
-    from batchops_core.tasks import TaskContext, run_schedule
+    from batchops_core.worker.context import TaskContext
+    from batchops_core.worker.tasks import run_schedule
 
     job_id = await _job(db, "twice", due_ago=timedelta(minutes=1))
     when = (utcnow() - timedelta(minutes=1)).replace(second=0, microsecond=0).isoformat()

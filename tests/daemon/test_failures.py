@@ -18,9 +18,10 @@ from batchops_core.infra.config import Settings
 from batchops_core.infra.db import Database
 from batchops_core.models import Incident, JobRun, Upload
 from batchops_core.permissions import SYSTEM
-from batchops_core.queue import Dispatcher, queue_name
 from batchops_core.services.uploads import intake_file
-from batchops_core.tasks import TransientError, is_transient
+from batchops_core.worker.arq_settings import queue_name
+from batchops_core.worker.dispatcher import Dispatcher
+from batchops_core.worker.retry import TransientError, is_transient
 from batchops_daemon.service import worker_settings
 from tests.daemon.conftest import fast_worker
 

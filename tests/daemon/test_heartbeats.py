@@ -12,7 +12,7 @@ from batchops_core.infra.clock import utcnow
 from batchops_core.infra.config import Settings
 from batchops_core.infra.db import Database
 from batchops_core.models import JobRun, WorkerHeartbeat
-from batchops_core.workers import Heartbeat, WorkTracker, list_workers, redis_key
+from batchops_core.worker.heartbeat import Heartbeat, WorkTracker, list_workers, redis_key
 from batchops_daemon.health import check_health
 from tests.daemon.conftest import fast_worker
 

@@ -12,8 +12,8 @@ from batchops_core.infra.config import Settings
 from batchops_core.infra.db import Database
 from batchops_core.models import Incident, IncidentEvent, JobRun, Upload
 from batchops_core.permissions import SYSTEM
-from batchops_core.queue import Dispatcher
 from batchops_core.services.uploads import intake_file
+from batchops_core.worker.dispatcher import Dispatcher
 from tests.daemon.conftest import fast_worker
 
 LATE_CP1252 = (

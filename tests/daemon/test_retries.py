@@ -9,15 +9,16 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from batchops_core import automation, tasks
 from batchops_core.accounts import UserInfo
-from batchops_core.automation import AutomationFailed, AutomationRun, Outcome
 from batchops_core.enums import Role, RunStatus
 from batchops_core.infra.clock import utcnow
 from batchops_core.infra.config import Settings
 from batchops_core.infra.db import Database
 from batchops_core.models import Incident, Job, JobRun
-from batchops_core.queue import Dispatcher
+from batchops_core.worker import tasks
+from batchops_core.worker.automation import registry
+from batchops_core.worker.automation.frame import AutomationFailed, AutomationRun, Outcome
+from batchops_core.worker.dispatcher import Dispatcher
 from batchops_daemon.service import Daemon
 from tests.daemon.conftest import MailServer, fast_worker, smtp_settings
 
@@ -51,7 +52,9 @@ async def too_slow(run: AutomationRun) -> Outcome:
 def _test_tasks(monkeypatch: pytest.MonkeyPatch) -> None:
     CALLS.clear()
     for body in (flaky, always_down, bad_data, too_slow):
-        monkeypatch.setitem(automation.AUTOMATIONS, body.__name__, body)
+        monkeypatch.setitem(
+            registry.AUTOMATIONS, body.__name__, registry.TaskSpec(body.__name__, "test", (), body)
+        )
         monkeypatch.setitem(tasks.TASKS, body.__name__, tasks._automation_task(body.__name__))
 
 

@@ -12,7 +12,7 @@ from batchops_core.enums import RunKind, RunStatus, UploadStatus
 from batchops_core.infra.config import Settings
 from batchops_core.infra.db import open_database
 from batchops_core.models import JobRun, Upload
-from batchops_core.workers import Heartbeat
+from batchops_core.worker.heartbeat import Heartbeat
 from batchops_tui.cli.main import main
 from tests.daemon.conftest import fast_worker, write_config
 

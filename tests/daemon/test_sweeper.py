@@ -11,7 +11,7 @@ from batchops_core.infra.clock import utcnow
 from batchops_core.infra.config import Settings
 from batchops_core.infra.db import Database
 from batchops_core.models import Incident, JobRun, Upload
-from batchops_core.sweeper import WORKER_LOST, hand_back_upload, sweep_once
+from batchops_core.worker.sweeper import WORKER_LOST, hand_back_upload, sweep_once
 from tests.daemon.conftest import fast_worker
 
 
@@ -146,7 +146,8 @@ async def test_hand_back_only_moves_this_workers_upload(
 async def test_uploads_lost_with_the_redis_queue_are_enqueued_again(
     redis_settings: Settings, db: Database
 ) -> None:
-    from batchops_core.queue import Dispatcher, queue_name
+    from batchops_core.worker.arq_settings import queue_name
+    from batchops_core.worker.dispatcher import Dispatcher
 
     settings = fast_worker(redis_settings)
     waiting = await _upload(db, UploadStatus.QUEUED, minutes_ago=5)

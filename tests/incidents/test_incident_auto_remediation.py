@@ -13,7 +13,8 @@ from batchops_core.infra.db import Database
 from batchops_core.models import JobRun, Upload
 from batchops_core.permissions import Actor
 from batchops_core.services.incidents import get_incident, list_incidents
-from batchops_core.tasks import TaskContext, process_upload
+from batchops_core.worker.context import TaskContext
+from batchops_core.worker.tasks import process_upload
 
 VIEWER = Actor(id=None, username="viewer", role=Role.USER)
 

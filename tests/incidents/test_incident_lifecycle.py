@@ -25,7 +25,6 @@ from batchops_core.incidents import (
 from batchops_core.infra.config import Settings
 from batchops_core.infra.db import Database, open_database
 from batchops_core.models import KnownError, Upload
-from batchops_core.queue import Dispatcher
 from batchops_core.services.incidents import (
     analyze_incident,
     archive_incident,
@@ -38,6 +37,7 @@ from batchops_core.services.incidents import (
     resolve_incident,
     retry_incident,
 )
+from batchops_core.worker.dispatcher import Dispatcher
 from tests.incidents.conftest import DELIMITER_FAILURE, MakeFailure
 
 Users = dict[Role, UserInfo]

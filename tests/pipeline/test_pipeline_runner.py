@@ -271,7 +271,8 @@ async def test_listing_and_search(
 async def test_wrong_delimiter_is_remediated_automatically(
     db: Database, db_settings: Settings, user: Any, tmp_path: Path
 ) -> None:
-    from batchops_core.tasks import TaskContext, process_upload
+    from batchops_core.worker.context import TaskContext
+    from batchops_core.worker.tasks import process_upload
 
     semi = GRADEBOOK.replace(",", ";")
     info = await intake_file(

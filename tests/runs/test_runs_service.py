@@ -23,8 +23,8 @@ from batchops_core.infra.clock import utcnow
 from batchops_core.infra.config import Settings
 from batchops_core.infra.db import Database, open_database
 from batchops_core.models import Incident, JobRun, JobRunStep, Upload
-from batchops_core.queue import Dispatcher
 from batchops_core.services.runs import get_run, list_runs, rerun_from_failed_stage
+from batchops_core.worker.dispatcher import Dispatcher
 from tests.runs.conftest import bulk_runs
 
 Users = dict[Role, UserInfo]

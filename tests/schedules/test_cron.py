@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from batchops_core.cron import firing_job_id, next_runs, validate_cron
 from batchops_core.errors import ValidationFailed
-from batchops_core.schedules import firing_job_id, next_runs, validate_cron
 from batchops_core.services.schedules import preview_next_runs
 
 

@@ -10,20 +10,13 @@ from arq.jobs import Job as ArqJob
 from sqlalchemy import func, select, update
 
 from batchops_core.accounts import UserInfo
+from batchops_core.cron import firing_job_id, next_runs
 from batchops_core.enums import Role, RunStatus
 from batchops_core.errors import NotFound, PermissionDenied, ValidationFailed
 from batchops_core.infra.clock import utcnow
 from batchops_core.infra.config import Settings
 from batchops_core.infra.db import Database, open_database
 from batchops_core.models import AuditLog, Job
-from batchops_core.queue import Dispatcher
-from batchops_core.schedules import (
-    advance_job,
-    due_jobs,
-    firing_job_id,
-    next_runs,
-    record_firing_result,
-)
 from batchops_core.services.schedules import (
     create_schedule,
     find_schedule,
@@ -33,6 +26,8 @@ from batchops_core.services.schedules import (
     set_schedule_enabled,
     update_schedule,
 )
+from batchops_core.worker.dispatcher import Dispatcher
+from batchops_core.worker.scheduler import advance_job, due_jobs, record_firing_result
 
 Users = dict[Role, UserInfo]
 

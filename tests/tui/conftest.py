@@ -18,7 +18,7 @@ from batchops_core.accounts import UserInfo
 from batchops_core.enums import Role
 from batchops_core.infra.config import Settings, TuiSettings
 from batchops_core.infra.db import Database, open_database
-from batchops_core.queue import Dispatcher
+from batchops_core.worker.dispatcher import Dispatcher
 from batchops_tui.app import BatchOpsApp
 from tests.tui.seed import NOW, PASSWORD, USERNAMES, seed_activity, seed_users
 

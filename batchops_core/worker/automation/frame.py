@@ -28,9 +28,10 @@ from batchops_core.infra.batching import MicroBatch
 from batchops_core.infra.clock import utcnow
 from batchops_core.infra.db import Database
 from batchops_core.models import Incident, Job, JobRun, User
+from batchops_core.worker.automation.registry import body_of
 
 if TYPE_CHECKING:
-    from batchops_core.tasks import TaskContext
+    from batchops_core.worker.context import TaskContext
 
 log = logging.getLogger(__name__)
 
@@ -150,16 +151,6 @@ _FINISH = (
 )
 
 
-Body = Callable[..., Awaitable[Outcome]]
-AUTOMATIONS: dict[str, Body] = {}
-
-
-def automation(fn: Body) -> Body:
-    """Register a body under its function name (the task name schedules use)."""
-    AUTOMATIONS[fn.__name__] = fn
-    return fn
-
-
 async def run_automation(
     ctx: TaskContext,
     name: str,
@@ -171,7 +162,7 @@ async def run_automation(
     lateness: float | None = None,
 ) -> dict[str, Any]:
     """Run one automation body inside its JobRun; return the run's result as plain data."""
-    from batchops_core.tasks import TransientError, is_transient
+    from batchops_core.worker.retry import TransientError, is_transient
 
     run_id = await _start_run(ctx, name, job_id, scheduled_for, lateness)
     run = AutomationRun(ctx, run_id, name)
@@ -180,7 +171,7 @@ async def run_automation(
     ctx.tracker.add_run(run_id)
     deadline = asyncio.timeout(ctx.settings.worker.job_timeout)
     try:
-        body = AUTOMATIONS.get(name)
+        body = body_of(name)
         if body is None:
             raise BatchOpsError(f"there is no automation task named {name!r}.")
         async with deadline:
@@ -394,8 +385,3 @@ async def notify_failure(
         log.warning("failure notice to %s not sent: %s", email, exc)
         return []
     return [email]
-
-
-# The bodies register themselves on import.
-from batchops_core import automation_jobs as _jobs  # noqa: E402,F401
-from batchops_core import maintenance_jobs as _maintenance  # noqa: E402,F401

@@ -23,7 +23,6 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from batchops_core.automation import AutomationFailed, AutomationRun, Outcome, automation
 from batchops_core.enums import IncidentStatus, Role, RunStatus, UploadStatus
 from batchops_core.infra.clock import utcnow
 from batchops_core.models import (
@@ -35,11 +34,13 @@ from batchops_core.models import (
     User,
 )
 from batchops_core.pipeline.atomic import write_atomic
+from batchops_core.worker.automation.frame import AutomationFailed, AutomationRun, Outcome
+from batchops_core.worker.automation.registry import ArgSpec, automation, department_arg
 
 INGEST_BATCH = 5_000
 
 
-@automation
+@automation("Do nothing but record a run: a probe of the whole dispatch path.")
 async def noop(run: AutomationRun) -> Outcome:
     """Do nothing but record a run: a probe of the whole dispatch path (and the benchmark's)."""
     return Outcome(RunStatus.SUCCEEDED, "nothing to do")
@@ -77,7 +78,7 @@ async def _create_upload(
 
 
 async def _enqueue_upload(run: AutomationRun, upload_id: int) -> None:
-    from batchops_core.tasks import enqueue_follow_up
+    from batchops_core.worker.tasks import enqueue_follow_up
 
     await enqueue_follow_up(run.ctx, "process_upload", upload_id)
 
@@ -99,7 +100,9 @@ def _records_csv(rows: list[tuple[int, str, dict[str, Any]]]) -> bytes:
     return out.getvalue().encode("utf-8")
 
 
-@automation
+@automation(
+    "Read a department's new records into an upload and run the pipeline.", department_arg()
+)
 async def ingest_department(run: AutomationRun, department: str) -> Outcome:
     """Read a department's records newer than its last ingest into an upload; enqueue it."""
     async with run.ctx.db.unit() as session:
@@ -156,7 +159,7 @@ async def ingest_department(run: AutomationRun, department: str) -> Outcome:
     )
 
 
-@automation
+@automation("Ingest every active department.")
 async def ingest_all_departments(run: AutomationRun) -> Outcome:
     """Ingest every active department; succeeded when at least one had new records."""
     async with run.ctx.db.unit() as session:
@@ -203,7 +206,10 @@ def _period_start(now: datetime, tz: str, period: str) -> datetime:
     return start.astimezone(ZoneInfo("UTC"))
 
 
-@automation
+@automation(
+    "Email departments that have not submitted this period.",
+    ArgSpec("period", str, False, "the reminder period, e.g. 'week'"),
+)
 async def send_attendance_reminders(run: AutomationRun, period: str = "week") -> Outcome:
     """Email the members of every active department that has not submitted this period."""
     from batchops_core.infra.mail import send_mail
@@ -298,7 +304,7 @@ async def _digest_figures(session: AsyncSession, since: datetime) -> dict[str, A
     }
 
 
-@automation
+@automation("Email admins the day's runs, failures, open incidents and MTTR.")
 async def send_system_status_digest(run: AutomationRun) -> Outcome:
     """Email admins today's runs by status, failures, open incidents and the 30-day MTTR."""
     from batchops_core.infra.mail import send_mail
@@ -343,7 +349,7 @@ async def send_system_status_digest(run: AutomationRun) -> Outcome:
 
 
 def _download(url: str, limit: int, timeout: float) -> tuple[bytes, str]:
-    from batchops_core.tasks import TransientError
+    from batchops_core.worker.retry import TransientError
 
     request = urllib.request.Request(url, headers={"User-Agent": "BatchOps fetch_url"})
     try:
@@ -362,7 +368,12 @@ def _download(url: str, limit: int, timeout: float) -> tuple[bytes, str]:
     return data, name
 
 
-@automation
+@automation(
+    "Download a CSV from a URL into a new upload.",
+    ArgSpec("url", str, help="an http(s) URL of a CSV file"),
+    ArgSpec("filename", str, False, "the stored file's name"),
+    department_arg(required=False),
+)
 async def fetch_url(
     run: AutomationRun, url: str, filename: str | None = None, department: str | None = None
 ) -> Outcome:

@@ -20,10 +20,11 @@ from typing import Any
 
 from sqlalchemy import delete, select
 
-from batchops_core.automation import AutomationFailed, AutomationRun, Outcome, automation
 from batchops_core.enums import IncidentStatus, RunStatus, UploadStatus
 from batchops_core.infra.clock import utcnow
 from batchops_core.models import Incident, JobRun, Upload
+from batchops_core.worker.automation.frame import AutomationFailed, AutomationRun, Outcome
+from batchops_core.worker.automation.registry import ArgSpec, automation
 
 TERMINAL_UPLOADS = (
     UploadStatus.PUBLISHED,
@@ -91,7 +92,10 @@ def _pg_dump(url: Any, target: Path) -> None:
         raise AutomationFailed(f"pg_dump failed: {detail[-1] if detail else done.returncode}.")
 
 
-@automation
+@automation(
+    "Consistent database copy plus a manifest of stored files.",
+    ArgSpec("keep", int, False, "how many backups to keep", minimum=1),
+)
 async def run_daily_backup(run: AutomationRun, keep: int | None = None) -> Outcome:
     """A consistent database copy plus a manifest of stored files, rotated to `backup_keep`."""
     settings = run.ctx.settings
@@ -153,7 +157,10 @@ def _upload_paths(storage: Path, upload: Upload) -> list[Path]:
     return [p for p in paths if p.exists()]
 
 
-@automation
+@automation(
+    "Delete rows and files older than the retention.",
+    ArgSpec("days", int, False, "retention in days", minimum=1),
+)
 async def purge_old_records(run: AutomationRun, days: int | None = None) -> Outcome:
     """Delete finished uploads (and their files), runs and archived incidents past retention.
 
