@@ -22,6 +22,11 @@ class Action(StrEnum):
     RUN_SCHEDULES = "run schedules"
     MANAGE_USERS = "manage users"
     VIEW_AUDIT = "read the audit log"
+    VIEW_ATTENDANCE = "view attendance"
+    MANAGE_ATTENDANCE = "manage shifts, holidays, devices and employees"
+    REQUEST_PUNCH = "request a manual punch"
+    APPROVE_PUNCHES = "approve or reject manual punches"
+    CORRECT_ATTENDANCE = "import punches, process and correct attendance"
     VIEW_SOURCES = "view sources and records"
     EDIT_SOURCES = "create or edit sources"
     RUN_SOURCES = "sync sources"
@@ -42,6 +47,11 @@ MATRIX: dict[Action, frozenset[Role]] = {
     Action.RUN_SCHEDULES: _ALL,
     Action.MANAGE_USERS: _ADMIN,
     Action.VIEW_AUDIT: _ADMIN,
+    Action.VIEW_ATTENDANCE: _ALL,
+    Action.MANAGE_ATTENDANCE: _ADMIN,
+    Action.REQUEST_PUNCH: _ALL,
+    Action.APPROVE_PUNCHES: _STAFF,
+    Action.CORRECT_ATTENDANCE: _STAFF,
     Action.VIEW_SOURCES: _ALL,
     Action.EDIT_SOURCES: _ADMIN,
     Action.RUN_SOURCES: _STAFF,
