@@ -32,6 +32,7 @@ REPLACEMENT_NOTE = "replacement characters:"
 """Prefix of the step-log line naming values that still hold U+FFFD after reading."""
 _UTF8 = {"utf-8", "utf8", "u8", "utf_8"}
 _LINE = re.compile(rb"[^\r\n]*(?:\r\n|\r|\n|$)")
+_CONTROL = bytes([*range(9), *range(14, 32), 127])
 _LF_LINE = re.compile(rb"[^\n]*\n|[^\n]+$")
 
 
@@ -128,6 +129,11 @@ def _utf16_without_bom(head: bytes) -> str | None:
 def _split_utf8_and_legacy(head: bytes, legacy: str | None) -> TextEncoding:
     """UTF-8 when every complete line of the head is; the legacy code page alone when no line
     is non-ASCII UTF-8 (a plain cp1252 export, read fast whole); else UTF-8 line by line."""
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+        return TextEncoding("utf-8", legacy or LEGACY_DEFAULT, 0, "utf-8")
+    except UnicodeDecodeError:
+        pass
     lines = _LINE.findall(head)[:-1] or [head]
     if len(lines) > 1 and not head.endswith((b"\n", b"\r")):
         lines = lines[:-1]  # the head may cut the last line in half
@@ -187,8 +193,9 @@ def _decode_or_fail(head: bytes, encoding: str) -> None:
 def _reject_binary(head: bytes) -> None:
     if not head:
         return
-    control = sum(1 for b in head[:65536] if b < 9 or 13 < b < 32 or b == 127)
-    if b"\x00" in head or control > max(8, len(head[:65536]) // 100):
+    start = head[:65536]
+    control = len(start) - len(start.translate(None, _CONTROL))
+    if b"\x00" in head or control > max(8, len(start) // 100):
         raise StageError(
             S,
             E.NOT_TEXT,
@@ -206,6 +213,23 @@ def decode_line(line: bytes, enc: TextEncoding) -> tuple[str, bool]:
         return line.decode("utf-8"), False
     except UnicodeDecodeError:
         return line.decode(enc.legacy, errors="replace"), True
+
+
+def head_lines(body: bytes, enc: TextEncoding, whole: bool) -> tuple[list[str], list[int]]:
+    """The head as text lines (terminators kept) and each line's length in the file's bytes.
+
+    One decode of the whole head when no line needs the legacy code page; line by line when
+    the head mixes UTF-8 and legacy lines. The last line is left out when the head cut it."""
+    if enc.label == "utf-8" or enc.legacy is None:
+        text = codecs.getincrementaldecoder(enc.codec)(errors="replace").decode(body, final=whole)
+        lines = io.StringIO(text, newline="").readlines()
+        if not whole and len(lines) > 1:
+            lines = lines[:-1]
+        return lines, [len(ln.encode(enc.codec, errors="replace")) for ln in lines]
+    raw = split_lines(body, enc)
+    if not whole and len(raw) > 1:
+        raw = raw[:-1]
+    return [decode_line(ln, enc)[0] for ln in raw], [len(ln) for ln in raw]
 
 
 def split_lines(data: bytes, enc: TextEncoding) -> list[bytes]:

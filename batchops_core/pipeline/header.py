@@ -74,8 +74,12 @@ def _show(cells: list[str]) -> str:
 
 def find_header(records: list[tuple[int, list[str]]]) -> Header:
     """Choose the header among the sampled records; raise EMPTY_FILE or CSV_HEADER."""
-    content = [(k, line, cells) for k, (line, cells) in enumerate(records)]
-    content = [c for c in content if not _blank_or_comment(c[2])]
+    content = []
+    for k, (line, cells) in enumerate(records):
+        if not _blank_or_comment(cells):
+            content.append((k, line, cells))
+            if len(content) > MAX_PREAMBLE + 50:
+                break
     if not content:
         raise StageError(
             S,

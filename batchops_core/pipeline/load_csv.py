@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import csv
 import io
-import mmap
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -34,9 +33,8 @@ from batchops_core.pipeline.decode import (
     REPLACEMENT,
     REPLACEMENT_NOTE,
     TextEncoding,
-    decode_line,
     detect_encoding,
-    split_lines,
+    head_lines,
     transcode_to_utf8,
 )
 from batchops_core.pipeline.dialect import Dialect, delimiter_name, detect_dialect, parse_lines
@@ -45,11 +43,13 @@ from batchops_core.pipeline.header import Header, find_header
 from batchops_core.pipeline.loaded import Loaded, text_columns_from_rows
 
 HEAD_BYTES = 256 * 1024
+HEAD_LINES = 2000
+"""Lines of the head parsed for the header and the plain-number columns (the time budget)."""
 BLOCK_BYTES = 8 << 20
 DELIMITERS = (",", ";", "\t", "|")
 S = Stage.STANDARDIZE
 
-__all__ = ["delimiter_name", "load_csv", "numeric_columns"]
+__all__ = ["delimiter_name", "load_csv", "numeric_columns", "plan_read"]
 
 
 @dataclass
@@ -64,10 +64,21 @@ class _Plan:
     quoted: bool
     numeric: set[int]
     log: list[str]
+    replacements: bool = False
+    """The head holds U+FFFD, so the loaded values are searched for it."""
 
 
 def load_csv(path: Path, options: dict[str, Any]) -> Loaded:
     """Read a delimited text file into text columns; see the module docstring."""
+    plan = plan_read(path, options)
+    loaded = _read(plan)
+    _note_replacements(plan, loaded)
+    return loaded
+
+
+def plan_read(path: Path, options: dict[str, Any]) -> _Plan:
+    """Everything decided from the head (encoding, dialect, header), without the bulk read:
+    what `bench/bench_dialect.py` times, so its cost must not grow with the file."""
     with path.open("rb") as fh:
         head = fh.read(HEAD_BYTES)
     if not head.strip():
@@ -84,27 +95,25 @@ def load_csv(path: Path, options: dict[str, Any]) -> Loaded:
         )
     enc = detect_encoding(head, options.get("encoding"))
     whole = len(head) < HEAD_BYTES
-    raw = split_lines(head[enc.bom :], enc)
-    if not whole and len(raw) > 1:
-        raw = raw[:-1]  # the head may cut the last line in half
-    lines = [decode_line(ln, enc)[0] for ln in raw]
-    content = [ln for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+    lines, sizes = head_lines(head[enc.bom :], enc, whole)
+    content = [ln for ln in lines[:HEAD_LINES] if ln.strip() and not ln.lstrip().startswith("#")]
     dialect = detect_dialect(content, forced)
-    records = parse_lines(lines, dialect)
+    records = parse_lines(lines[:HEAD_LINES], dialect)
     header = find_header(records)
     if header.width == 1:
         _refuse_single_column(content, dialect.delimiter, bool(forced))
     data = [cells for _, cells in records[header.index + 1 :] if any(c.strip() for c in cells)]
-    if whole and not data:
+    if whole and not data and len(lines) <= HEAD_LINES:
         raise StageError(
             S,
             E.NO_DATA,
             f"the file has only its header row ({', '.join(header.cells)}) and no data rows",
             hint="Check that the export includes the data, not only the column titles.",
         )
-    offset = enc.bom + sum(len(raw[i]) for i in range(header.line))
+    offset = enc.bom + sum(sizes[: header.line])
     quote = dialect.quotechar
-    plan = _Plan(
+    lines = lines[:HEAD_LINES]
+    return _Plan(
         path,
         enc,
         dialect,
@@ -113,10 +122,8 @@ def load_csv(path: Path, options: dict[str, Any]) -> Loaded:
         bool(quote) and any(quote in ln for ln in lines),
         numeric_columns(data, header.cells),
         _head_log(enc, dialect, header),
+        any(REPLACEMENT in ln for ln in lines),
     )
-    loaded = _read(plan)
-    _note_replacements(plan, loaded)
-    return loaded
 
 
 def _head_log(enc: TextEncoding, dialect: Dialect, header: Header) -> list[str]:
@@ -398,12 +405,11 @@ def _locate_rejected(plan: _Plan, rejected: list[dict[str, Any]]) -> None:
 def _note_replacements(plan: _Plan, loaded: Loaded) -> None:
     """Name the columns whose values hold U+FFFD, the mark of bytes nobody could read.
 
-    Looked for only when the file's bytes can hold it (a search of the mapped file, ~GB/s), so
-    the common clean file pays one scan and no per-column pass."""
-    if plan.enc.codec == "utf-8" and not any("U+FFFD" in line for line in plan.log):
-        with plan.path.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as m:
-            if m.find(REPLACEMENT.encode("utf-8"), plan.offset) < 0:
-                return
+    Looked for when the line-by-line decoding made some, or the head already holds one: a
+    search of the whole file cost 75 ms per 74 MB (1 GB/s), too much for every clean upload,
+    so a U+FFFD written into the file only past its first 256 KiB goes unnamed."""
+    if not plan.replacements and not any("U+FFFD" in line for line in plan.log):
+        return
     found: dict[str, int] = {}
     for j, col in enumerate(loaded.columns):
         if not pa.types.is_string(col.type):
@@ -432,7 +438,6 @@ def numeric_columns(records: list[list[str]], header: list[str]) -> set[int]:
     from batchops_core.pipeline.columns import normalize_name
     from batchops_core.pipeline.infer import is_identifier_name
 
-    records = records[:5000]
     if len(records) < 20:
         return set()
     out: set[int] = set()
