@@ -1,10 +1,14 @@
 """Text encoding of an uploaded CSV: decided on the head, repaired line by line, never garbled.
 
 Why per line: exports are often UTF-8 with a few lines pasted from a legacy program (cp1252).
-Re-reading such a file whole as cp1252 turns every good `José` into `JosÃ©` (issue #10.6). So a
-line is read as UTF-8 when it is valid UTF-8 and only otherwise with the legacy code page (the
-forced read-option encoding when it is a single-byte one, else cp1252 or what charset-normalizer
-names). UTF-8 and the 8-bit code pages share their line-break bytes, so lines can be judged apart.
+Re-reading such a file whole as cp1252 turns every good `José` into `JosÃ©` (issue #10.6). So
+when a single-byte code page is asked for (the read option the encoding auto-fix sets), a line is
+read as UTF-8 when it is valid UTF-8 and only otherwise with that code page. UTF-8 and the 8-bit
+code pages share their line-break bytes, so lines can be judged apart. Without a read option a
+mixed file still fails CSV_ENCODING naming the lines (a data problem worth an incident); the
+known error's re-read then repairs it without garbling and the step log names the lines. A file
+with no UTF-8 text at all is read whole with the legacy code page (cp1252 or what
+charset-normalizer names), which Arrow does fast.
 
 A byte-order mark is the file's own statement of its encoding and wins over a forced encoding:
 a UTF-8 BOM read as cp1252 becomes `ï»¿` glued to the first column name (`istudent_id`).
@@ -81,9 +85,8 @@ def _bom(head: bytes, forced: str | None) -> TextEncoding | None:
         if head.startswith(mark):
             forced_name = _lookup(forced) if forced else ""
             legacy = None
-            if codec == "utf-8":
-                legacy = forced_name if forced_name and _single_byte(forced_name) else None
-                legacy = legacy or LEGACY_DEFAULT
+            if codec == "utf-8" and forced_name and _single_byte(forced_name):
+                legacy = forced_name
             note = ""
             if forced_name and not forced_name.startswith(codec[:6]):
                 note = (
@@ -131,18 +134,29 @@ def _split_utf8_and_legacy(head: bytes, legacy: str | None) -> TextEncoding:
     is non-ASCII UTF-8 (a plain cp1252 export, read fast whole); else UTF-8 line by line."""
     try:
         codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
-        return TextEncoding("utf-8", legacy or LEGACY_DEFAULT, 0, "utf-8")
+        return TextEncoding("utf-8", legacy, 0, "utf-8")
     except UnicodeDecodeError:
         pass
     lines = _LINE.findall(head)[:-1] or [head]
     if len(lines) > 1 and not head.endswith((b"\n", b"\r")):
         lines = lines[:-1]  # the head may cut the last line in half
-    bad = [ln for ln in lines if not _is_utf8(ln)]
-    chosen = legacy or _guess_legacy(b"".join(bad))
+    bad = [k for k, ln in enumerate(lines) if not _is_utf8(ln)]
+    chosen = legacy or _guess_legacy(b"".join(lines[k] for k in bad))
     if not bad:
-        return TextEncoding("utf-8", chosen, 0, "utf-8")
+        return TextEncoding("utf-8", legacy, 0, "utf-8")
     if not any(not ln.isascii() for ln in lines if _is_utf8(ln)):
         return TextEncoding(chosen, None, 0, chosen)
+    if legacy is None:
+        shown = ", ".join(str(k + 1) for k in bad[:10])
+        raise StageError(
+            S,
+            E.CSV_ENCODING,
+            f"the file mixes UTF-8 lines with lines in another encoding (probably {chosen}): "
+            f"lines {shown}{' and more' if len(bad) > 10 else ''} are not UTF-8",
+            hint=f"Re-read it with encoding {chosen}: the UTF-8 lines stay UTF-8 and only the "
+            "others are read that way. Or save the file as 'CSV UTF-8'.",
+            details={"encoding": "utf-8", "legacy_guess": chosen, "lines": bad[:10]},
+        )
     return TextEncoding("utf-8", chosen, 0, f"utf-8 with {chosen} lines")
 
 

@@ -6,12 +6,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from batchops_core.enums import IncidentStatus, RunKind, Stage, StepStatus
 from batchops_core.infra.db import Database
 from batchops_core.models import Incident, IncidentEvent, JobRun, JobRunStep, Upload
 from batchops_core.pipeline.decode import REPLACEMENT_NOTE
+from batchops_core.pipeline.errors import StageError
 from batchops_core.pipeline.standardize import standardize
 from batchops_core.remediation import mark_auto_resolved
 
@@ -24,9 +26,16 @@ def _mixed(n: int = 5000) -> bytes:
     return b"student_id,name,score\n" + b"".join(lines)
 
 
+def test_mixed_file_fails_naming_the_lines_until_a_code_page_is_given(write: Write) -> None:
+    with pytest.raises(StageError) as err:
+        standardize(write("mixed.csv", _mixed()))
+    assert err.value.code == "CSV_ENCODING"
+    assert "lines 2502 are not UTF-8" in err.value.message and "cp1252" in err.value.hint
+
+
 def test_utf8_file_with_one_cp1252_line_keeps_every_utf8_name(write: Write) -> None:
     path = write("mixed.csv", _mixed())
-    for options in ({}, {"encoding": "cp1252"}, {"encoding": "latin-1"}):  # the auto-fix forces
+    for options in ({"encoding": "cp1252"}, {"encoding": "latin-1"}):  # what the auto-fix sets
         std = standardize(path, options=options)
         names = std.frame["name"].tolist()
         assert names.count("José") == 5000, options

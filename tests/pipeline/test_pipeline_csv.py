@@ -107,13 +107,13 @@ def test_non_utf8_after_the_sniffed_head(write: Callable[..., Path]) -> None:
     path = write(
         "late.csv", ("student_id,name,score\n" + body).encode() + "S9,Zoë,1\n".encode("cp1252")
     )
-    std = standardize(path)  # the one cp1252 line is read as cp1252, the rest stays UTF-8
+    for options in ({}, {"encoding": "utf-8"}):
+        with pytest.raises(StageError) as err:
+            standardize(path, options=options)
+        assert err.value.code == "CSV_ENCODING"
+    std = standardize(path, options={"encoding": "cp1252"})  # the auto-fix's re-read
     assert std.frame["name"].iloc[-1] == "Zoë"
     assert any("1 lines are not UTF-8" in line and "30002" in line for line in std.log)
-    assert standardize(path, options={"encoding": "cp1252"}).frame["name"].iloc[-1] == "Zoë"
-    with pytest.raises(StageError) as err:  # forcing UTF-8 is strict
-        standardize(path, options={"encoding": "utf-8"})
-    assert err.value.code == "CSV_ENCODING"
 
 
 def test_column_aliases_from_read_options_and_settings(write: Callable[..., Path]) -> None:
