@@ -5,6 +5,7 @@ from sqlalchemy import DateTime
 
 from batchops_core.infra.db_types import UTCDateTime
 from batchops_core.models import Base
+from batchops_core.sources import models as _sources_models  # noqa: F401
 
 
 def _render_item(type_: str, obj: object, autogen_context: object) -> str | bool:

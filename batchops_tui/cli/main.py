@@ -14,10 +14,20 @@ from collections.abc import Sequence
 
 from batchops_core.errors import BatchOpsError
 from batchops_core.infra.config import load_settings
-from batchops_tui.cli import accounts, audit, doctor, schedules, setup, status, upload, users
+from batchops_tui.cli import (
+    accounts,
+    audit,
+    doctor,
+    schedules,
+    setup,
+    sources,
+    status,
+    upload,
+    users,
+)
 from batchops_tui.cli.common import EXIT_FAILED, EXIT_USAGE, Cli
 
-COMMAND_GROUPS = (setup, doctor, users, accounts, audit, upload, status, schedules)
+COMMAND_GROUPS = (setup, doctor, users, accounts, audit, upload, status, schedules, sources)
 
 
 def build_parser() -> argparse.ArgumentParser:

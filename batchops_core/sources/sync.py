@@ -1,0 +1,170 @@
+"""`sync`: run a source's jobs now — database rows since the last id, http days, folder files.
+
+A failure of the external system becomes one sentence on the source (and on the day's job),
+counts toward the source's alert, and leaves nothing half-written: database batches commit with
+their high-water mark, fetched files become uploads only once fully stored, and a day's records
+are replaced only when its new files have published.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from sqlalchemy import select, update
+
+from batchops_core import audit
+from batchops_core.errors import BatchOpsError, ValidationFailed
+from batchops_core.infra.clock import utcnow
+from batchops_core.infra.config import Settings
+from batchops_core.infra.db import Database
+from batchops_core.permissions import Action, Actor, require
+from batchops_core.sources import alerts
+from batchops_core.sources.jobstate import ensure_job
+from batchops_core.sources.models import JobStatus, Source, SourceJob, SourceKind
+from batchops_core.sources.service import JobInfo, get_jobs, load_source, source_event
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    source: str
+    kind: SourceKind
+    rows: int = 0
+    jobs: list[JobInfo] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    error: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and all(j.status is not JobStatus.FAILED for j in self.jobs)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "kind": self.kind.value,
+            "rows": self.rows,
+            "ok": self.ok,
+            "error": self.error,
+            "skipped": self.skipped,
+            "jobs": [j.as_json() for j in self.jobs],
+            **self.detail,
+        }
+
+
+async def _start(db: Database, actor: Actor, name: str, force: bool) -> tuple[int, str, SourceKind]:
+    async with db.unit() as uow:
+        source = await load_source(uow, name)
+        if not source.enabled:
+            raise ValidationFailed(f"source {source.name} is disabled; enable it first.")
+        audit.record(
+            uow,
+            actor=actor,
+            action="source.sync",
+            target_type="source",
+            target_id=source.id,
+            target_name=source.name,
+            detail="forced" if force else "",
+        )
+        return source.id, source.name, SourceKind(source.kind)
+
+
+async def record_failure(
+    db: Database, settings: Settings, source_id: int, message: str, day: date | None = None
+) -> None:
+    """The source failed as a whole: one sentence on it and on the day's job, count it."""
+    async with db.unit() as uow:
+        source = await uow.get(Source, source_id)
+        if source is None:
+            return
+        if day is not None:
+            job_id = await ensure_job(uow, source_id, "", day)
+            await uow.execute(
+                update(SourceJob)
+                .where(SourceJob.id == job_id, SourceJob.status != JobStatus.SUCCEEDED)
+                .values(
+                    status=JobStatus.FAILED,
+                    error=message,
+                    attempts=SourceJob.attempts + 1,
+                    finished_at=utcnow(),
+                )
+                .execution_options(synchronize_session=False)
+            )
+        await alerts.note_failure(uow, source, message, settings)
+        uow.emit(source_event(source_id, "failed"))
+
+
+async def record_success(db: Database, source_id: int, detail: str) -> None:
+    async with db.unit() as uow:
+        source = await uow.get(Source, source_id)
+        if source is not None:
+            await alerts.note_success(uow, source, detail=detail)
+            uow.emit(source_event(source_id, "synced"))
+
+
+async def _sync_database(db: Database, settings: Settings, source_id: int, name: str) -> SyncReport:
+    from batchops_core.sources.database import sync_database
+
+    try:
+        result = await sync_database(db, source_id)
+    except BatchOpsError as exc:
+        await record_failure(db, settings, source_id, str(exc), utcnow().date())
+        return SyncReport(name, SourceKind.DATABASE, error=str(exc))
+    await record_success(db, source_id, f"{result.rows} rows up to id {result.last_synced_id}")
+    async with db.unit() as uow:
+        ids = list(
+            await uow.scalars(
+                select(SourceJob.id).where(
+                    SourceJob.source_id == source_id,
+                    SourceJob.day.in_([date.fromisoformat(d) for d in result.days]),
+                )
+            )
+        )
+        jobs = await get_jobs(uow, actor=_system(), job_ids=ids)
+    return SyncReport(
+        name,
+        SourceKind.DATABASE,
+        rows=result.rows,
+        jobs=jobs,
+        detail={"batches": result.batches, "last_synced_id": result.last_synced_id},
+    )
+
+
+def _system() -> Actor:
+    from batchops_core.permissions import SYSTEM
+
+    return SYSTEM
+
+
+async def sync_source(
+    db: Database,
+    settings: Settings,
+    *,
+    actor: Actor,
+    name: str,
+    days: list[date] | None = None,
+    force: bool = False,
+    wait: bool = True,
+    dispatcher: Any = None,
+) -> SyncReport:
+    """Sync one source now. Database sources read incrementally (dates do not apply); http
+    sources fetch each (partition, day) — today when no day is given; folder sources take every
+    new settled file. `wait` waits for fetched files to pass the pipeline and stores records."""
+    require(actor, Action.RUN_SOURCES)
+    source_id, source_name, kind = await _start(db, actor, name, force)
+    if kind is SourceKind.DATABASE:
+        return await _sync_database(db, settings, source_id, source_name)
+    from batchops_core.sources.files import sync_files
+
+    return await sync_files(
+        db,
+        settings,
+        source_id=source_id,
+        name=source_name,
+        kind=kind,
+        days=days or [utcnow().date()],
+        force=force,
+        wait=wait,
+        dispatcher=dispatcher,
+    )
