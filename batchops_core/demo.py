@@ -109,7 +109,7 @@ async def _seed_uploads(db: Database, settings: Settings) -> list[str]:
                     plan_mode=ProcessMode.TRANSFORM,
                     plan_config=plan,
                 )
-                await dispatcher.enqueue("process_upload", info.id)
+                await dispatcher.process_upload(info.id)
                 lines.append(f"demo upload #{info.id} {name} ({department}) queued")
             await dispatcher.wait_idle()
     finally:

@@ -73,7 +73,7 @@ async def _final_upload(db: Database, settings: Settings, upload_id: int) -> Upl
 async def _one_upload(
     db: Database, settings: Settings, dispatcher: Dispatcher, upload_id: int, name: str
 ) -> ItemResult:
-    await dispatcher.run_now("process_upload", upload_id)
+    await dispatcher.process_upload_now(upload_id)
     upload = await _final_upload(db, settings, upload_id)
     if upload is None:
         return ItemResult("upload", upload_id, name, "vanished", False)
@@ -90,7 +90,7 @@ async def _one_upload(
 async def _one_schedule(
     dispatcher: Dispatcher, job_id: int, name: str, fired_for: str
 ) -> ItemResult:
-    result = await dispatcher.run_now("run_schedule", job_id, fired_for) or {}
+    result = await dispatcher.run_schedule_now(job_id, fired_for) or {}
     status = str(result.get("status", "failed"))
     detail = str(result.get("message") or result.get("reason") or "")[:160]
     return ItemResult("schedule", job_id, name, status, status in OK_RUNS, detail)

@@ -298,7 +298,7 @@ class Daemon:
                     if upload_id in in_flight or len(in_flight) >= limit:
                         continue
                     in_flight[upload_id] = asyncio.create_task(
-                        self.dispatcher.run_now("process_upload", upload_id)
+                        self.dispatcher.process_upload_now(upload_id)
                     )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stop_event.wait(), timeout=poll)

@@ -50,6 +50,8 @@ class UnitOfWork(AsyncSession):
         super().__init__(*args, **kwargs)
         self.pending_events: list[events.Event] = []
         self.pending_hooks: list[AfterCommit] = []
+        self.undo: list[Callable[[], object]] = []
+        self.settings: Settings = self.info["settings"]
 
     def emit(self, event: events.Event) -> None:
         """Publish `event` once this unit commits; dropped if it rolls back."""
@@ -59,25 +61,44 @@ class UnitOfWork(AsyncSession):
         """Await `callback()` once this unit commits (enqueue work, send mail)."""
         self.pending_hooks.append(callback)
 
+    def on_rollback(self, callback: Callable[[], object]) -> None:
+        """Call `callback()` if this unit rolls back (remove a file moved in for a new row)."""
+        self.undo.append(callback)
+
     def discard_pending(self) -> None:
         self.pending_events.clear()
         self.pending_hooks.clear()
+        self.undo.clear()
+
+    def rolled_back(self) -> None:
+        undo = list(reversed(self.undo))
+        self.discard_pending()
+        for callback in undo:
+            try:
+                callback()
+            except Exception as exc:
+                log.warning("could not undo after a rollback: %s", exc)
 
     async def release(self, settings: Settings) -> None:
-        """Publish the events, then run the hooks; a failing hook is logged, not raised.
+        """Publish the events, then run every hook; the first hook failure is raised after.
 
-        The commit already happened, so a hook's failure cannot undo it: the database stays the
-        truth (a queued upload whose enqueue was lost is re-queued by the sweeper).
+        The commit already happened and stands: the caller learns that the follow-up failed (a
+        queue that is down), while the database stays the truth (a queued upload whose enqueue
+        was lost is re-queued by the sweeper).
         """
         emitted, hooks = list(self.pending_events), list(self.pending_hooks)
         self.discard_pending()
         for change in emitted:
             await events.publish(settings, change)
+        failure: Exception | None = None
         for hook in hooks:
             try:
                 await hook()
             except Exception as exc:
                 log.warning("after-commit work failed (the commit stands): %s", exc)
+                failure = failure or exc
+        if failure is not None:
+            raise failure
 
 
 @dataclass
@@ -105,7 +126,7 @@ class Database:
                 async with uow.begin():
                     yield uow
             except BaseException:
-                uow.discard_pending()
+                uow.rolled_back()
                 raise
             await uow.release(self.settings)
 
@@ -151,7 +172,9 @@ def open_database(settings: Settings, url: str | None = None) -> Database:
     engine = create_async_engine(parsed, **kwargs)
     if backend == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-    sessions = async_sessionmaker(engine, class_=UnitOfWork, expire_on_commit=False)
+    sessions = async_sessionmaker(
+        engine, class_=UnitOfWork, expire_on_commit=False, info={"settings": settings}
+    )
     return Database(engine=engine, sessions=sessions, url=parsed, settings=settings)
 
 

@@ -16,7 +16,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from batchops_core.enums import (
@@ -44,7 +43,7 @@ from batchops_core.incidents import (
 )
 from batchops_core.infra import events
 from batchops_core.infra.clock import utcnow
-from batchops_core.infra.db import Database
+from batchops_core.infra.db import Database, UnitOfWork
 from batchops_core.known_errors import match_known_error
 from batchops_core.models import Incident, IncidentEvent, KnownError, Upload, User
 from batchops_core.permissions import Action, Actor, require
@@ -184,8 +183,13 @@ def incident_event(detail: IncidentDetail) -> events.Event:
 # ---------------------------------------------------------------------------- reading
 
 
+def _changed(uow: UnitOfWork, detail: IncidentDetail) -> IncidentDetail:
+    uow.emit(incident_event(detail))
+    return detail
+
+
 async def list_incidents(
-    session: AsyncSession,
+    session: UnitOfWork,
     *,
     actor: Actor,
     status: IncidentStatus | None = None,
@@ -243,20 +247,20 @@ async def list_incidents(
     return Page(items=items, total=total, offset=offset, limit=limit)
 
 
-async def _load(session: AsyncSession, incident_id: int) -> Incident:
+async def _load(session: UnitOfWork, incident_id: int) -> Incident:
     incident = await session.get(Incident, incident_id)
     if incident is None:
         raise NotFound(f"there is no incident #{incident_id}.")
     return incident
 
 
-async def _username(session: AsyncSession, user_id: int | None) -> str | None:
+async def _username(session: UnitOfWork, user_id: int | None) -> str | None:
     if user_id is None:
         return None
     return await session.scalar(select(User.username).where(User.id == user_id))
 
 
-async def _detail(session: AsyncSession, incident: Incident) -> IncidentDetail:
+async def _detail(session: UnitOfWork, incident: Incident) -> IncidentDetail:
     await session.flush()
     actor_user = aliased(User)
     timeline_rows = await session.execute(
@@ -325,12 +329,12 @@ async def _detail(session: AsyncSession, incident: Incident) -> IncidentDetail:
     )
 
 
-async def get_incident(session: AsyncSession, *, actor: Actor, incident_id: int) -> IncidentDetail:
+async def get_incident(session: UnitOfWork, *, actor: Actor, incident_id: int) -> IncidentDetail:
     require(actor, Action.VIEW_ISSUES)
     return await _detail(session, await _load(session, incident_id))
 
 
-async def list_assignees(session: AsyncSession, *, actor: Actor) -> list[UserRef]:
+async def list_assignees(session: UnitOfWork, *, actor: Actor) -> list[UserRef]:
     """Active admins and moderators: the people an incident can be assigned to."""
     require(actor, Action.MANAGE_ISSUES)
     rows = await session.execute(
@@ -345,7 +349,7 @@ async def list_assignees(session: AsyncSession, *, actor: Actor) -> list[UserRef
 
 
 async def assign_incident(
-    session: AsyncSession, *, actor: Actor, incident_id: int, assignee_id: int | None
+    session: UnitOfWork, *, actor: Actor, incident_id: int, assignee_id: int | None
 ) -> IncidentDetail:
     """Assign to an active admin or moderator, or unassign with None."""
     require(actor, Action.MANAGE_ISSUES)
@@ -365,11 +369,11 @@ async def assign_incident(
     if ticket is not None:
         ticket.assignee_id = assignee_id
     add_event(session, incident.id, TimelineKind.ASSIGNED, detail, actor=actor)
-    return await _detail(session, incident)
+    return _changed(session, await _detail(session, incident))
 
 
 async def analyze_incident(
-    session: AsyncSession,
+    session: UnitOfWork,
     *,
     actor: Actor,
     incident_id: int,
@@ -416,7 +420,7 @@ async def analyze_incident(
     acknowledge(incident, now)
     summary = "updated " + ", ".join(changed) if changed else "reviewed"
     add_event(session, incident.id, TimelineKind.ANALYZED, summary, actor=actor, at=now)
-    return await _detail(session, incident)
+    return _changed(session, await _detail(session, incident))
 
 
 def _required(value: str | None, what: str) -> str:
@@ -427,7 +431,7 @@ def _required(value: str | None, what: str) -> str:
 
 
 async def resolve_incident(
-    session: AsyncSession,
+    session: UnitOfWork,
     *,
     actor: Actor,
     incident_id: int,
@@ -442,11 +446,11 @@ async def resolve_incident(
     resolve(incident, root_cause=cause, corrective_action=action, now=now)
     add_event(session, incident.id, TimelineKind.RESOLVED, action, actor=actor, at=now)
     await close_ticket(session, incident.id, now, f"Resolved by {actor.username}: {action}")
-    return await _detail(session, incident)
+    return _changed(session, await _detail(session, incident))
 
 
 async def archive_incident(
-    session: AsyncSession, *, actor: Actor, incident_id: int
+    session: UnitOfWork, *, actor: Actor, incident_id: int
 ) -> IncidentDetail:
     require(actor, Action.MANAGE_ISSUES)
     incident = await _load(session, incident_id)
@@ -454,11 +458,11 @@ async def archive_incident(
     move(incident, IncidentStatus.ARCHIVED, "archived")
     incident.archived_at = now
     add_event(session, incident.id, TimelineKind.ARCHIVED, "", actor=actor, at=now)
-    return await _detail(session, incident)
+    return _changed(session, await _detail(session, incident))
 
 
 async def reopen_incident(
-    session: AsyncSession, *, actor: Actor, incident_id: int, reason: str = ""
+    session: UnitOfWork, *, actor: Actor, incident_id: int, reason: str = ""
 ) -> IncidentDetail:
     """Resolved → open again; the resolution time is cleared, the first acknowledgement kept."""
     require(actor, Action.MANAGE_ISSUES)
@@ -468,7 +472,7 @@ async def reopen_incident(
     incident.resolved_at = None
     await reopen_ticket(session, incident.id)
     add_event(session, incident.id, TimelineKind.REOPENED, reason.strip(), actor=actor)
-    return await _detail(session, incident)
+    return _changed(session, await _detail(session, incident))
 
 
 async def retry_incident(
@@ -478,8 +482,8 @@ async def retry_incident(
 
     The upload moves back to `queued` by a conditional update in the same transaction as the
     count and the timeline line; `retry_upload(upload_id, stage)` is enqueued after the commit,
-    and `incident.updated` / `upload.updated` are published. If enqueueing fails the upload stays
-    queued, where `batchops-daemon --once` and the sweeper find it.
+    and `incident.updated` / `upload.updated` leave with the commit. If enqueueing fails the upload
+    stays queued, where `batchops-daemon --once` and the sweeper find it.
     """
     require(actor, Action.MANAGE_ISSUES)
     async with db.unit() as session:
@@ -516,12 +520,10 @@ async def retry_incident(
             at=now,
         )
         upload_id = upload.id
-    await dispatcher.enqueue("retry_upload", upload_id, stage.value)
-    async with db.unit() as session:
-        detail = await _detail(session, await _load(session, incident_id))
-    await events.publish(dispatcher.settings, incident_event(detail))
-    await events.publish(
-        dispatcher.settings,
-        events.Event(type="upload.updated", id=upload_id, status=UploadStatus.QUEUED.value),
-    )
+        session.expire(upload)  # moved by the conditional UPDATE above
+        session.after_commit(lambda: dispatcher.retry_upload(upload_id, stage))
+        session.emit(
+            events.Event(type="upload.updated", id=upload_id, status=UploadStatus.QUEUED.value)
+        )
+        detail = _changed(session, await _detail(session, incident))
     return detail

@@ -21,7 +21,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, func, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from batchops_core import audit
 from batchops_core.enums import RunKind, RunStatus, Stage, StepStatus, UploadStatus
@@ -29,10 +28,11 @@ from batchops_core.errors import NotFound, ValidationFailed
 from batchops_core.incidents import ACTIVE_STATUSES, InvalidTransition, TimelineKind, add_event
 from batchops_core.infra import events
 from batchops_core.infra.clock import utcnow
-from batchops_core.infra.db import Database
+from batchops_core.infra.db import Database, UnitOfWork
 from batchops_core.models import Department, Incident, Job, JobRun, JobRunStep, Upload
 from batchops_core.permissions import Action, Actor, require
 from batchops_core.services.pagination import Page, page_window
+from batchops_core.services.schedules import run_now
 from batchops_core.worker.dispatcher import Dispatcher
 
 COUNT_CAP = 100_000
@@ -202,7 +202,7 @@ def _select_rows() -> Select[tuple[JobRun, str | None, str | None, str | None]]:
 
 
 async def list_runs(
-    session: AsyncSession,
+    session: UnitOfWork,
     *,
     actor: Actor,
     status: RunStatus | None = None,
@@ -245,7 +245,7 @@ async def list_runs(
     return RunPage(items=items, total=total, offset=offset, limit=limit, total_is_capped=is_capped)
 
 
-async def get_run(session: AsyncSession, *, actor: Actor, run_id: int) -> RunDetail:
+async def get_run(session: UnitOfWork, *, actor: Actor, run_id: int) -> RunDetail:
     require(actor, Action.VIEW_RUNS)
     found = (await session.execute(_select_rows().where(JobRun.id == run_id))).one_or_none()
     if found is None:
@@ -317,28 +317,25 @@ async def rerun_from_failed_stage(
         if run.kind is RunKind.PIPELINE and upload_id is not None:
             require(actor, Action.MANAGE_ISSUES)
             stage = await _requeue_upload(session, actor=actor, run=run)
+        if stage is not None and upload_id is not None:
+            arq_id = f"{dispatcher.settings.redis.prefix}:rerun:{run_id}:{utcnow():%Y%m%dT%H%M%S}"
+            requeued, from_stage = upload_id, stage
+            session.after_commit(
+                lambda: dispatcher.retry_upload(requeued, from_stage, job_id=arq_id)
+            )
+            session.emit(
+                events.Event(type="upload.updated", id=upload_id, status=UploadStatus.QUEUED.value)
+            )
     if stage is None or upload_id is None:
         if job_id is None:
             raise ValidationFailed(
                 f"run #{run_id} was not started by a schedule; start its task again instead."
             )
-        from batchops_core.services.schedules import run_now
-
         return await run_now(db, dispatcher, actor=actor, job_id=job_id)
-    arq_id = await dispatcher.enqueue(
-        "retry_upload",
-        upload_id,
-        stage.value,
-        job_id=f"{dispatcher.settings.redis.prefix}:rerun:{run_id}:{utcnow():%Y%m%dT%H%M%S}",
-    )
-    await events.publish(
-        dispatcher.settings,
-        events.Event(type="upload.updated", id=upload_id, status=UploadStatus.QUEUED.value),
-    )
     return arq_id
 
 
-async def _requeue_upload(session: AsyncSession, *, actor: Actor, run: JobRun) -> Stage:
+async def _requeue_upload(session: UnitOfWork, *, actor: Actor, run: JobRun) -> Stage:
     steps = await session.execute(
         select(JobRunStep.stage, JobRunStep.status)
         .where(JobRunStep.run_id == run.id)

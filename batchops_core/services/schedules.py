@@ -6,8 +6,8 @@ Every change validates the cron line, the timezone, the task and its arguments, 
 `next_run_at` from now: the daemon reads schedules from the database, so an edit takes effect
 at its next poll without a restart.
 
-Events: session functions do not publish (the caller commits, then publishes
-`schedule_event(row)`); `run_now` manages its own transaction and publishes.
+Every change emits `schedule.updated` on its unit of work, so the event leaves after the commit
+whoever called: the TUI, `batchops schedule …` or a script.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from batchops_core import audit
 from batchops_core.cron import (
@@ -30,7 +29,7 @@ from batchops_core.enums import RunStatus
 from batchops_core.errors import NotFound, ValidationFailed
 from batchops_core.infra import events
 from batchops_core.infra.clock import utcnow
-from batchops_core.infra.db import Database
+from batchops_core.infra.db import Database, UnitOfWork
 from batchops_core.models import Job, User
 from batchops_core.permissions import Action, Actor, require
 from batchops_core.services.pagination import Page, page_window, text_search
@@ -82,6 +81,11 @@ def schedule_event(row: ScheduleRow) -> events.Event:
     )
 
 
+def _changed(uow: UnitOfWork, row: ScheduleRow) -> ScheduleRow:
+    uow.emit(schedule_event(row))
+    return row
+
+
 def preview_next_runs(cron: str, tz: str, n: int = 5) -> list[datetime]:
     """The next `n` firing times from now (UTC-aware); ValidationFailed explains a bad line.
 
@@ -92,7 +96,7 @@ def preview_next_runs(cron: str, tz: str, n: int = 5) -> list[datetime]:
 
 
 async def list_schedules(
-    session: AsyncSession,
+    session: UnitOfWork,
     *,
     actor: Actor,
     offset: int = 0,
@@ -121,14 +125,14 @@ async def list_schedules(
     )
 
 
-async def _load(session: AsyncSession, job_id: int) -> Job:
+async def _load(session: UnitOfWork, job_id: int) -> Job:
     job = await session.get(Job, job_id)
     if job is None:
         raise NotFound(f"there is no schedule #{job_id}.")
     return job
 
 
-async def _row(session: AsyncSession, job: Job) -> ScheduleRow:
+async def _row(session: UnitOfWork, job: Job) -> ScheduleRow:
     await session.flush()
     owner = (
         await session.scalar(select(User.username).where(User.id == job.owner_id))
@@ -138,12 +142,12 @@ async def _row(session: AsyncSession, job: Job) -> ScheduleRow:
     return ScheduleRow.of(job, owner)
 
 
-async def get_schedule(session: AsyncSession, *, actor: Actor, job_id: int) -> ScheduleRow:
+async def get_schedule(session: UnitOfWork, *, actor: Actor, job_id: int) -> ScheduleRow:
     require(actor, Action.VIEW_RUNS)
     return await _row(session, await _load(session, job_id))
 
 
-async def find_schedule(session: AsyncSession, *, actor: Actor, ref: str) -> ScheduleRow:
+async def find_schedule(session: UnitOfWork, *, actor: Actor, ref: str) -> ScheduleRow:
     """A schedule by id (`12`) or exact name (case-insensitive), for scripts."""
     require(actor, Action.VIEW_RUNS)
     text = ref.strip()
@@ -155,7 +159,7 @@ async def find_schedule(session: AsyncSession, *, actor: Actor, ref: str) -> Sch
     return await _row(session, job)
 
 
-async def _check_name(session: AsyncSession, name: str, job_id: int | None = None) -> str:
+async def _check_name(session: UnitOfWork, name: str, job_id: int | None = None) -> str:
     clean = " ".join((name or "").split())
     if not clean:
         raise ValidationFailed("the schedule name is empty; give it a short name.")
@@ -170,7 +174,7 @@ async def _check_name(session: AsyncSession, name: str, job_id: int | None = Non
 
 
 async def create_schedule(
-    session: AsyncSession,
+    session: UnitOfWork,
     *,
     actor: Actor,
     name: str,
@@ -209,11 +213,11 @@ async def create_schedule(
         target_name=job.name,
         detail=f"{job.task} '{job.cron}' {job.timezone}",
     )
-    return await _row(session, job)
+    return _changed(session, await _row(session, job))
 
 
 async def update_schedule(
-    session: AsyncSession, *, actor: Actor, job_id: int, **changes: Any
+    session: UnitOfWork, *, actor: Actor, job_id: int, **changes: Any
 ) -> ScheduleRow:
     """Change any of name, description, task, arguments, cron, timezone, enabled."""
     require(actor, Action.EDIT_SCHEDULES)
@@ -252,11 +256,11 @@ async def update_schedule(
         target_name=job.name,
         detail="; ".join(diff) or "no change",
     )
-    return await _row(session, job)
+    return _changed(session, await _row(session, job))
 
 
 async def set_schedule_enabled(
-    session: AsyncSession, *, actor: Actor, job_id: int, enabled: bool
+    session: UnitOfWork, *, actor: Actor, job_id: int, enabled: bool
 ) -> ScheduleRow:
     """Enable (next firing computed from now: no catch-up of the disabled period) or disable."""
     require(actor, Action.EDIT_SCHEDULES)
@@ -272,7 +276,7 @@ async def set_schedule_enabled(
             target_id=job.id,
             target_name=job.name,
         )
-    return await _row(session, job)
+    return _changed(session, await _row(session, job))
 
 
 async def run_now(db: Database, dispatcher: Dispatcher, *, actor: Actor, job_id: int) -> str:
@@ -294,9 +298,6 @@ async def run_now(db: Database, dispatcher: Dispatcher, *, actor: Actor, job_id:
             target_id=job.id,
             target_name=job.name,
         )
-    arq_id = firing_job_id(job_id, now, prefix=dispatcher.settings.redis.prefix)
-    await dispatcher.enqueue("run_schedule", job_id, now.isoformat(), job_id=arq_id)
-    await events.publish(
-        dispatcher.settings, events.Event(type="schedule.updated", id=job_id, status="queued")
-    )
-    return arq_id
+        session.after_commit(lambda: dispatcher.run_schedule(job_id, now))
+        session.emit(events.Event(type="schedule.updated", id=job_id, status="queued"))
+    return firing_job_id(job_id, now, prefix=dispatcher.settings.redis.prefix)

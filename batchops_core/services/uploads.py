@@ -16,31 +16,33 @@ recorded as `duplicate` of that upload and not processed again.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import os
 import re
 import shutil
 import unicodedata
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from batchops_core import audit
 from batchops_core.enums import ProcessMode, Stage, UploadStatus
 from batchops_core.errors import NotFound, ValidationFailed
 from batchops_core.infra import events
 from batchops_core.infra.config import Settings
-from batchops_core.infra.db import Database
+from batchops_core.infra.db import Database, UnitOfWork
 from batchops_core.models import Department, Upload
 from batchops_core.permissions import Action, Actor, require
 from batchops_core.pipeline.atomic import fsync_dir
 from batchops_core.services.pagination import Page, page_window, text_search
+
+if TYPE_CHECKING:
+    from batchops_core.pipeline.plans import Plan
 
 FINAL_STATUSES = (
     UploadStatus.PUBLISHED,
@@ -189,7 +191,7 @@ def _copy_hashing(source: Path, target: Path) -> tuple[str, int]:
 # ------------------------------------------------------------------------------------ intake
 
 
-async def _department(session: AsyncSession, source: str) -> tuple[str, int | None]:
+async def _department(session: UnitOfWork, source: str) -> tuple[str, int | None]:
     if source.strip().lower() in {"", MANUAL}:
         return MANUAL, None
     row = await session.scalar(
@@ -203,6 +205,93 @@ async def _department(session: AsyncSession, source: str) -> tuple[str, int | No
     return row.name, row.id
 
 
+class Enqueuer(Protocol):
+    """What intake needs of a dispatcher: queue one upload for the pipeline."""
+
+    async def process_upload(self, upload_id: int, *, job_id: str | None = None) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """One file's fate at intake: its upload, or why it was refused (nothing stored)."""
+
+    path: str
+    upload: UploadInfo | None = None
+    rejected: IntakeRejected | None = None
+
+
+@dataclass(frozen=True)
+class StagedFile:
+    """A file copied into storage's incoming area with its sha256, not yet an upload."""
+
+    name: str
+    temp: Path
+    sha256: str
+    size: int
+
+
+def check_plan(plan_mode: ProcessMode | str, plan_config: dict[str, Any] | None) -> Plan:
+    """The parsed plan, or IntakeRejected(PLAN_INVALID) naming the bad field."""
+    # Imported here: the plans module brings pandas (~0.7 s), which the TUI's start must not pay.
+    from batchops_core.pipeline.errors import StageError
+    from batchops_core.pipeline.plans import parse_plan
+
+    try:
+        return parse_plan(plan_mode, plan_config or {})
+    except StageError as exc:
+        raise IntakeRejected("PLAN_INVALID", f"the plan is not valid: {exc.message}") from None
+
+
+async def submit(
+    db: Database,
+    dispatcher: Enqueuer | None,
+    *,
+    actor: Actor,
+    files: Sequence[Path | str],
+    source: str = MANUAL,
+    plan_mode: ProcessMode | str = ProcessMode.TRANSFORM,
+    plan_config: dict[str, Any] | None = None,
+    force: bool = False,
+    settings: Settings | None = None,
+) -> list[Submitted]:
+    """The one way a file becomes an upload: Intake, `batchops upload`, ingests, fetches, sources.
+
+    The plan is checked once (PLAN_INVALID for all), the department once (ValidationFailed);
+    each file is then stored and recorded in its own unit of work, and a queued upload is handed
+    to `dispatcher` after its commit (None: the caller runs it). A refused file is reported in
+    its `Submitted` and nothing of it is kept. `force` processes a duplicate anyway. `settings`
+    overrides the database's own (limits, storage) for one call.
+    """
+    require(actor, Action.UPLOAD_FILES)
+    settings = settings or db.settings
+    plan = check_plan(plan_mode, plan_config)
+    async with db.unit() as uow:
+        await _department(uow, source)
+    results: list[Submitted] = []
+    for raw in files:
+        try:
+            staged = await stage_file(settings, Path(raw))
+        except IntakeRejected as exc:
+            results.append(Submitted(str(raw), rejected=exc))
+            continue
+        try:
+            async with db.unit() as uow:
+                info = await record_upload(
+                    uow,
+                    actor=actor,
+                    staged=staged,
+                    source=source,
+                    plan=plan,
+                    force=force,
+                    dispatcher=dispatcher,
+                    storage=settings.storage_path,
+                )
+        finally:
+            staged.temp.unlink(missing_ok=True)
+        results.append(Submitted(str(raw), upload=info))
+    return results
+
+
 async def intake_file(
     db: Database,
     settings: Settings,
@@ -212,126 +301,146 @@ async def intake_file(
     source: str = MANUAL,
     plan_mode: ProcessMode | str = ProcessMode.TRANSFORM,
     plan_config: dict[str, Any] | None = None,
+    force: bool = False,
 ) -> UploadInfo:
-    """Store one file and record it as `queued` (or `duplicate`); the caller enqueues it."""
-    require(actor, Action.UPLOAD_FILES)
-    from batchops_core.pipeline.errors import StageError
-    from batchops_core.pipeline.plans import parse_plan
+    """`submit` for one file, raising its refusal; the caller enqueues (scripts, tests)."""
+    [result] = await submit(
+        db,
+        None,
+        actor=actor,
+        files=[path],
+        source=source,
+        plan_mode=plan_mode,
+        plan_config=plan_config,
+        force=force,
+        settings=settings,
+    )
+    if result.rejected is not None:
+        raise result.rejected
+    assert result.upload is not None
+    return result.upload
 
-    try:
-        plan = parse_plan(plan_mode, plan_config or {})
-    except StageError as exc:
-        raise IntakeRejected("PLAN_INVALID", f"the plan is not valid: {exc.message}") from None
-    path = Path(path)
-    name = check_name(path)
+
+async def stage_file(settings: Settings, path: Path, name: str | None = None) -> StagedFile:
+    """Check the path and the size, then copy the file into storage's incoming area, hashing."""
+    shown = check_name(Path(name) if name else path)
     source_path = path.expanduser()
-    if not source_path.is_file():
-        raise IntakeRejected("BAD_PATH", f"{path} is not a readable file.")
+    if source_path.is_symlink() or not source_path.is_file():
+        raise IntakeRejected("BAD_PATH", f"{path} is not a readable regular file.")
     limit = settings.pipeline.max_upload_mb * 1024 * 1024
     size = source_path.stat().st_size
     if size > limit:
         raise IntakeRejected(
             "FILE_TOO_LARGE",
-            f"{name} is {size / 1024**2:,.1f} MB, over the "
+            f"{shown} is {size / 1024**2:,.1f} MB, over the "
             f"{settings.pipeline.max_upload_mb} MB limit; split the file or "
             "raise [pipeline].max_upload_mb.",
         )
-    uploads_root = settings.storage_path / "uploads"
-    incoming = uploads_root / ".incoming"
+    incoming = settings.storage_path / "uploads" / ".incoming"
     incoming.mkdir(parents=True, exist_ok=True)
     temp = incoming / f"{uuid.uuid4().hex}.part"
     try:
         sha256, size = await asyncio.to_thread(_copy_hashing, source_path, temp)
-        return await _record(db, settings, actor, temp, name, sha256, size, source, plan)
-    finally:
-        temp.unlink(missing_ok=True)
-
-
-async def _record(
-    db: Database,
-    settings: Settings,
-    actor: Actor,
-    temp: Path,
-    name: str,
-    sha256: str,
-    size: int,
-    source: str,
-    plan: Any,
-) -> UploadInfo:
-    moved_to: Path | None = None
-    try:
-        async with db.unit() as session:
-            department, department_id = await _department(session, source)
-            previous = await session.scalar(
-                select(Upload.id)
-                .where(
-                    Upload.sha256 == sha256,
-                    Upload.source == department,
-                    Upload.status.in_([UploadStatus.PUBLISHED, UploadStatus.PARTIAL]),
-                )
-                .order_by(Upload.id)
-                .limit(1)
-            )
-            row = Upload(
-                filename=name,
-                sha256=sha256,
-                size_bytes=size,
-                source=department,
-                department_id=department_id,
-                uploader_id=actor.id,
-                status=UploadStatus.DUPLICATE if previous else UploadStatus.QUEUED,
-                process_mode=plan.mode,
-                process_config=dict(plan.config),
-                duplicate_of_id=previous,
-                error_code="DUPLICATE" if previous else None,
-                error_message=(
-                    f"the same file was already published from {department} as "
-                    f"upload #{previous}; not processed again."
-                )
-                if previous
-                else None,
-            )
-            session.add(row)
-            await session.flush()
-            folder = settings.storage_path / "uploads" / str(row.id)
-            folder.mkdir(parents=True, exist_ok=True)
-            moved_to = folder / stored_name(name)
-            os.replace(temp, moved_to)
-            fsync_dir(folder)
-            row.stored_path = str(moved_to)
-            audit.record(
-                session,
-                actor=actor,
-                action="upload.create",
-                target_type="upload",
-                target_id=row.id,
-                target_name=name,
-                detail=f"{size} bytes from {department}, plan {plan.mode.value}"
-                + (f", duplicate of #{previous}" if previous else ""),
-            )
-            info = UploadInfo.of(row)
     except BaseException:
-        if moved_to is not None:
-            with contextlib.suppress(OSError):
-                shutil.rmtree(moved_to.parent)
+        temp.unlink(missing_ok=True)
         raise
-    await events.publish(
-        settings,
+    return StagedFile(shown, temp, sha256, size)
+
+
+async def record_upload(
+    uow: UnitOfWork,
+    *,
+    actor: Actor,
+    staged: StagedFile,
+    source: str,
+    plan: Plan,
+    dispatcher: Enqueuer | None,
+    force: bool = False,
+    storage: Path | None = None,
+) -> UploadInfo:
+    """Add the upload row and move its staged file into `uploads/<id>/` in the caller's unit.
+
+    The file is moved inside the transaction and removed again if the unit rolls back, so there
+    is never a row without its file or a file without a row. A queued upload is enqueued and
+    `upload.updated` published after the commit.
+    """
+    require(actor, Action.UPLOAD_FILES)
+    storage = storage or uow.settings.storage_path
+    department, department_id = await _department(uow, source)
+    previous = None if force else await _published_twin(uow, staged.sha256, department)
+    row = Upload(
+        filename=staged.name,
+        sha256=staged.sha256,
+        size_bytes=staged.size,
+        source=department,
+        department_id=department_id,
+        uploader_id=actor.id,
+        status=UploadStatus.DUPLICATE if previous else UploadStatus.QUEUED,
+        process_mode=plan.mode,
+        process_config=dict(plan.config),
+        duplicate_of_id=previous,
+        error_code="DUPLICATE" if previous else None,
+        error_message=(
+            f"the same file was already published from {department} as "
+            f"upload #{previous}; not processed again (upload it with --force to process it)."
+        )
+        if previous
+        else None,
+    )
+    uow.add(row)
+    await uow.flush()
+    folder = storage / "uploads" / str(row.id)
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / stored_name(staged.name)
+    uow.on_rollback(lambda: shutil.rmtree(folder, ignore_errors=True))
+    os.replace(staged.temp, target)
+    fsync_dir(folder)
+    row.stored_path = str(target)
+    audit.record(
+        uow,
+        actor=actor,
+        action="upload.create",
+        target_type="upload",
+        target_id=row.id,
+        target_name=staged.name,
+        detail=f"{staged.size} bytes from {department}, plan {plan.mode.value}"
+        + (f", duplicate of #{previous}" if previous else "")
+        + (", forced" if force else ""),
+    )
+    info = UploadInfo.of(row)
+    uow.emit(
         events.Event(
             type="upload.updated",
             id=info.id,
             status=info.status.value,
             data={"uploader_id": actor.id} if actor.id is not None else {},
-        ),
+        )
     )
+    if dispatcher is not None and info.status is UploadStatus.QUEUED:
+        upload_id = info.id
+        uow.after_commit(lambda: dispatcher.process_upload(upload_id))
     return info
+
+
+async def _published_twin(uow: UnitOfWork, sha256: str, department: str) -> int | None:
+    """The first published (or partial) upload of the same bytes from the same source."""
+    return await uow.scalar(
+        select(Upload.id)
+        .where(
+            Upload.sha256 == sha256,
+            Upload.source == department,
+            Upload.status.in_([UploadStatus.PUBLISHED, UploadStatus.PARTIAL]),
+        )
+        .order_by(Upload.id)
+        .limit(1)
+    )
 
 
 # ---------------------------------------------------------------------------------- listings
 
 
 async def list_uploads(
-    session: AsyncSession,
+    session: UnitOfWork,
     *,
     actor: Actor,
     offset: int = 0,
@@ -359,7 +468,7 @@ async def list_uploads(
     return Page([UploadInfo.of(r) for r in rows], int(total), max(0, offset), limit)
 
 
-async def get_upload(session: AsyncSession, *, actor: Actor, upload_id: int) -> UploadInfo:
+async def get_upload(session: UnitOfWork, *, actor: Actor, upload_id: int) -> UploadInfo:
     require(actor, Action.VIEW_RUNS)
     row = await session.get(Upload, upload_id)
     if row is None:
@@ -368,7 +477,7 @@ async def get_upload(session: AsyncSession, *, actor: Actor, upload_id: int) -> 
 
 
 async def get_uploads(
-    session: AsyncSession, *, actor: Actor, upload_ids: list[int]
+    session: UnitOfWork, *, actor: Actor, upload_ids: list[int]
 ) -> list[UploadInfo]:
     """Several uploads by id, in the order asked (missing ids are left out)."""
     require(actor, Action.VIEW_RUNS)
@@ -381,7 +490,7 @@ async def get_uploads(
     return [UploadInfo.of(rows[i]) for i in upload_ids if i in rows]
 
 
-async def list_departments(session: AsyncSession, *, actor: Actor) -> list[DepartmentInfo]:
+async def list_departments(session: UnitOfWork, *, actor: Actor) -> list[DepartmentInfo]:
     """Active departments an upload can come from (plus the implicit 'manual')."""
     require(actor, Action.UPLOAD_FILES)
     rows = (

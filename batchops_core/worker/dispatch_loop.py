@@ -17,7 +17,6 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from batchops_core.cron import firing_job_id
 from batchops_core.infra import events
 from batchops_core.infra.clock import utcnow
 from batchops_core.infra.db import Database
@@ -49,7 +48,6 @@ async def dispatch_due(
     report = DispatchReport()
     async with db.unit() as session:
         due = await scheduler.due_jobs(session, now)
-    prefix = dispatcher.settings.redis.prefix
     for start in range(0, len(due), CHUNK):
         won = []
         async with db.unit() as session:
@@ -60,17 +58,7 @@ async def dispatch_due(
                     won.append(firing)
                 else:
                     report.skipped += 1
-            await asyncio.gather(
-                *(
-                    dispatcher.enqueue(
-                        "run_schedule",
-                        f.job_id,
-                        f.scheduled_for.isoformat(),
-                        job_id=firing_job_id(f.job_id, f.scheduled_for, prefix=prefix),
-                    )
-                    for f in won
-                )
-            )
+            await asyncio.gather(*(dispatcher.run_schedule(f.job_id, f.scheduled_for) for f in won))
         report.enqueued.extend((f.job_id, f.scheduled_for) for f in won)
         for firing in won:
             await events.publish(

@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from arq import ArqRedis, create_pool
 
+from batchops_core.cron import firing_job_id
+from batchops_core.enums import Stage
 from batchops_core.infra.config import Settings
 from batchops_core.infra.db import Database
 from batchops_core.worker.arq_settings import arq_redis_settings, queue_name
 from batchops_core.worker.automation.frame import RunBook
+from batchops_core.worker.automation.registry import AUTOMATIONS
 from batchops_core.worker.context import TaskContext
 from batchops_core.worker.heartbeat import Heartbeat, WorkTracker, worker_name
 from batchops_core.worker.retry import (
@@ -27,7 +30,7 @@ from batchops_core.worker.retry import (
     backoff_seconds,
     is_transient,
 )
-from batchops_core.worker.tasks import TASKS
+from batchops_core.worker.tasks import PROCESS_UPLOAD, RETRY_UPLOAD, RUN_SCHEDULE, TASKS
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +90,8 @@ class Dispatcher:
         defer_seconds: float | None = None,
         **kwargs: Any,
     ) -> str | None:
-        """Queue one task; returns the job id, or None when arq already holds that job id."""
+        """Queue one task by name (the typed methods above are the way in for callers); returns
+        the job id, or None when arq already holds that job id."""
         if task not in TASKS:
             raise KeyError(f"unknown task {task!r}")
         if self.pool is not None:
@@ -101,6 +105,50 @@ class Dispatcher:
         self._tasks.add(running)
         running.add_done_callback(self._tasks.discard)
         return job_id or f"embedded:{id(running)}"
+
+    # ------------------------------------------------------------------ typed entry points
+
+    async def process_upload(self, upload_id: int, *, job_id: str | None = None) -> str | None:
+        """Run the pipeline on a queued upload."""
+        return await self.enqueue(PROCESS_UPLOAD, upload_id, job_id=job_id)
+
+    async def retry_upload(
+        self,
+        upload_id: int,
+        stage: Stage | None,
+        incident_id: int | None = None,
+        *,
+        job_id: str | None = None,
+        defer_seconds: float | None = None,
+    ) -> str | None:
+        """Run a re-queued upload again from `stage` (None: from its first unfinished stage)."""
+        args: tuple[Any, ...] = (upload_id, stage.value if stage else None)
+        if incident_id is not None:
+            args += (incident_id,)
+        return await self.enqueue(RETRY_UPLOAD, *args, job_id=job_id, defer_seconds=defer_seconds)
+
+    async def run_schedule(self, schedule_id: int, scheduled_for: datetime) -> str | None:
+        """Fire one schedule once; the job id names the firing, so a second enqueue is a no-op."""
+        return await self.enqueue(
+            RUN_SCHEDULE,
+            schedule_id,
+            scheduled_for.isoformat(),
+            job_id=firing_job_id(schedule_id, scheduled_for, prefix=self.settings.redis.prefix),
+        )
+
+    async def process_upload_now(self, upload_id: int) -> Any:
+        """Run the pipeline on an upload in this process and wait (`--once`, embedded)."""
+        return await self.run_now(PROCESS_UPLOAD, upload_id)
+
+    async def run_schedule_now(self, schedule_id: int, scheduled_for: str) -> Any:
+        """Fire one schedule in this process and wait for its result (`--once`)."""
+        return await self.run_now(RUN_SCHEDULE, schedule_id, scheduled_for)
+
+    async def run_automation(self, task: str, /, **arguments: Any) -> str | None:
+        """Start one automation task of the catalogue outside its schedule."""
+        if task not in AUTOMATIONS:
+            raise KeyError(f"unknown automation task {task!r}")
+        return await self.enqueue(task, **arguments)
 
     def _start_heartbeat(self) -> None:
         if not self._beats:

@@ -234,7 +234,7 @@ async def sweep_once(
     await _find_stuck_uploads(db, settings, cutoff, report, to_enqueue, queue_depth)
     for upload_id, job_id in to_enqueue:
         if dispatcher is not None:
-            await dispatcher.enqueue("process_upload", upload_id, job_id=job_id)
+            await dispatcher.process_upload(upload_id, job_id=job_id)
     for run_id in report.lost_runs:
         await events.publish(
             settings, events.Event(type="run.updated", id=run_id, status=RunStatus.FAILED.value)

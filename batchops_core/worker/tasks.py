@@ -180,7 +180,7 @@ async def try_remediation(ctx: TaskContext, upload_id: int, outcome: dict[str, A
         )
     defer = float(args.get("delay_seconds", 0) or 0) if isinstance(args, dict) else 0.0
     await enqueue_follow_up(
-        ctx, "retry_upload", upload_id, None, incident_id, defer_seconds=defer or None
+        ctx, retry_upload, upload_id, None, incident_id, defer_seconds=defer or None
     )
     return f"retrying with {remediation.value}"
 
@@ -200,18 +200,21 @@ async def _auto_resolve(ctx: TaskContext, incident_id: int, upload_id: int) -> N
 
 async def enqueue_follow_up(
     ctx: TaskContext,
-    task: str,
+    task: TaskFn,
     *args: Any,
     job_id: str | None = None,
     defer_seconds: float | None = None,
 ) -> None:
-    """Queue follow-up work through the dispatcher, or run it now when there is none."""
+    """Queue follow-up work (a task function of this module) through the dispatcher, or run it
+    now when there is none."""
     if ctx.dispatcher is not None:
-        await ctx.dispatcher.enqueue(task, *args, job_id=job_id, defer_seconds=defer_seconds)
+        await ctx.dispatcher.enqueue(
+            task.__name__, *args, job_id=job_id, defer_seconds=defer_seconds
+        )
         return
     if defer_seconds:
         await asyncio.sleep(defer_seconds)
-    await TASKS[task](ctx, *args)
+    await task(ctx, *args)
 
 
 async def run_schedule(
@@ -277,9 +280,13 @@ def _automation_task(name: str) -> TaskFn:
     return task
 
 
+PROCESS_UPLOAD = process_upload.__name__
+RETRY_UPLOAD = retry_upload.__name__
+RUN_SCHEDULE = run_schedule.__name__
+
 TASKS: dict[str, TaskFn] = {
-    "process_upload": process_upload,
-    "retry_upload": retry_upload,
-    "run_schedule": run_schedule,
+    PROCESS_UPLOAD: process_upload,
+    RETRY_UPLOAD: retry_upload,
+    RUN_SCHEDULE: run_schedule,
     **{name: _automation_task(name) for name in AUTOMATIONS},
 }

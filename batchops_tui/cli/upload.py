@@ -65,6 +65,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object per upload")
     parser.add_argument(
+        "--force",
+        action="store_true",
+        help="process a file even when the same bytes were already published from this source",
+    )
+    parser.add_argument(
         "--as",
         dest="as_user",
         metavar="USER",
@@ -112,58 +117,56 @@ async def _dispatcher(cli: Cli, db: Any) -> Any:
 
 
 async def handle_upload(args: argparse.Namespace, cli: Cli) -> int:
-    from batchops_core.pipeline.errors import StageError
-    from batchops_core.pipeline.plans import parse_plan
-    from batchops_core.services.uploads import IntakeRejected, get_uploads, intake_file
+    from batchops_core.services.uploads import IntakeRejected, check_plan, get_uploads, submit
 
     try:
-        plan = parse_plan(args.plan, plan_config_from(args.plan_config))
-    except (ValidationFailed, StageError) as exc:
-        cli.error(f"invalid plan: {getattr(exc, 'message', exc)}")
+        check_plan(args.plan, plan_config_from(args.plan_config))
+    except (ValidationFailed, IntakeRejected) as exc:
+        cli.error(f"invalid plan: {exc}")
         return EXIT_USAGE
     db = await cli.database()
     actor = await signed_in_actor(cli, args.as_user, password_stdin=args.password_stdin)
-    results: list[dict[str, Any]] = []
-    accepted: list[int] = []
-    for raw in args.paths:
+    dispatcher = await _dispatcher(cli, db)
+    try:
         try:
-            info = await intake_file(
+            submitted = await submit(
                 db,
-                cli.settings,
-                actor,
-                Path(raw),
+                dispatcher,
+                actor=actor,
+                files=[Path(raw) for raw in args.paths],
                 source=args.source,
-                plan_mode=plan.mode,
-                plan_config=plan.config,
+                plan_mode=args.plan,
+                plan_config=plan_config_from(args.plan_config),
+                force=args.force,
             )
-        except IntakeRejected as exc:
-            results.append(_rejected(raw, exc.code, str(exc)))
-            continue
         except ValidationFailed as exc:  # unknown department: the same for every file
             cli.error(str(exc))
             return EXIT_USAGE
-        accepted.append(info.id)
-        results.append(info.as_json())
-    queued = [r["id"] for r in results if r.get("status") == UploadStatus.QUEUED.value]
-    if queued:
-        dispatcher = await _dispatcher(cli, db)
-        try:
-            for upload_id in queued:
-                await dispatcher.enqueue("process_upload", upload_id)
-            if dispatcher.embedded:
-                await dispatcher.wait_idle()
-            elif args.wait:
-                await _wait(cli, db, actor, queued)
-        finally:
-            await dispatcher.close()
-            from batchops_core.pipeline.pool import shutdown_pool
+        queued = [
+            s.upload.id
+            for s in submitted
+            if s.upload is not None and s.upload.status is UploadStatus.QUEUED
+        ]
+        if dispatcher.embedded:
+            await dispatcher.wait_idle()
+        if args.wait and queued:
+            await _wait(cli, db, actor, queued)
+    finally:
+        await dispatcher.close()
+        from batchops_core.pipeline.pool import shutdown_pool
 
-            shutdown_pool()
+        shutdown_pool()
+    accepted = [s.upload.id for s in submitted if s.upload is not None]
     async with db.unit() as session:
         latest = {
             u.id: u.as_json() for u in await get_uploads(session, actor=actor, upload_ids=accepted)
         }
-    results = [latest.get(r["id"], r) if r.get("id") is not None else r for r in results]
+    results = [
+        latest[s.upload.id]
+        if s.upload is not None
+        else _rejected(s.path, s.rejected.code if s.rejected else "", str(s.rejected))
+        for s in submitted
+    ]
     _print(cli, results, as_json=args.json)
     return _exit_status(results, waited=args.wait or not queued or _embedded(cli))
 

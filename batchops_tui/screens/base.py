@@ -203,12 +203,6 @@ class BaseScreen(Screen[None]):
 
         self.app.push_screen(FormDialog(title, fields, submit=submit, note=note), answered)
 
-    async def publish(self, event: Event) -> None:
-        """Tell every TUI (and this one) that something changed, after the commit."""
-        from batchops_core.infra import events
-
-        await events.publish(self.bo.settings, event)
-
 
 class ListDetailScreen(BaseScreen):
     """A paged listing whose chosen row opens a detail pane (Runs, Issues, Reports).

@@ -2,13 +2,11 @@
 
 The queue shows the latest uploads with a five-step progress bar that moves with the pipeline's
 `upload.updated` events (or the poll without Redis). Files are stored and hashed by the core's
-`intake_file`, in a worker; the plan is checked by the pipeline's own `parse_plan` first.
+`services.uploads.submit`, in a worker; the service checks the plan and each file.
 """
 
 from __future__ import annotations
 
-import asyncio
-import importlib
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +18,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, DirectoryTree, Input, Label, Select
 
 from batchops_core.errors import ValidationFailed
+from batchops_core.services import uploads
 from batchops_core.services.pagination import Page
 from batchops_tui.formatting import clip, number, plain, short_when, stage_bar
 from batchops_tui.screens.base import BaseScreen
@@ -101,14 +100,12 @@ class IntakeScreen(BaseScreen):
 
     @work(exclusive=True, group="intake-queue", exit_on_error=False)
     async def load_queue(self) -> None:
-        uploads = importlib.import_module("batchops_core.services.uploads")
         table = self.query_one(PagedTable)
         page: Page[Any] = await self.page_of(uploads.list_uploads, table)
         table.show(page, [(str(u.id), upload_cells(u)) for u in page.items])
 
     @work(exclusive=True, group="intake-departments", exit_on_error=False)
     async def load_departments(self) -> None:
-        uploads = importlib.import_module("batchops_core.services.uploads")
         departments = await self.call(uploads.list_departments)
         self.query_one("#intake-department", Select).set_options(
             [(d.name, d.name) for d in departments]
@@ -183,29 +180,25 @@ class IntakeScreen(BaseScreen):
     async def submit(
         self, files: list[Path], source: str, mode: str, config: dict[str, Any]
     ) -> None:
-        plans = await asyncio.to_thread(importlib.import_module, "batchops_core.pipeline.plans")
-        try:
-            plan = plans.parse_plan(mode, config)
-        except plans.StageError as exc:  # names the bad field, e.g. process_config.rules[1]
-            raise ValidationFailed(f"the plan is not valid: {exc}") from None
-        uploads = importlib.import_module("batchops_core.services.uploads")
         dispatcher = await self.bo.get_dispatcher()
+        submitted = await uploads.submit(
+            self.bo.db,
+            dispatcher,
+            actor=self.bo.actor,
+            files=files,
+            source=source,
+            plan_mode=mode,
+            plan_config=config,
+        )
         done = []
-        for path in files:
-            info = await uploads.intake_file(
-                self.bo.db,
-                self.bo.settings,
-                self.bo.actor,
-                path,
-                source=source,
-                plan_mode=plan.mode,
-                plan_config=plan.config,
-            )
-            self.bo.my_uploads.add(info.id)
-            if str(getattr(info.status, "value", info.status)) == "queued":
-                await dispatcher.enqueue("process_upload", info.id)
-            done.append(f"#{info.id}")
+        for result in submitted:
+            if result.upload is None:
+                self.notify(str(result.rejected), title="Intake", severity="error", markup=False)
+                continue
+            self.bo.my_uploads.add(result.upload.id)
+            done.append(f"#{result.upload.id}")
         self.files.clear()
         self._show_files()
-        self.notify(f"Uploaded {', '.join(done)}; processing.", title="Intake", markup=False)
+        if done:
+            self.notify(f"Uploaded {', '.join(done)}; processing.", title="Intake", markup=False)
         self.load_queue()

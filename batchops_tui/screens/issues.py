@@ -7,6 +7,7 @@ root cause and a corrective action. Moderators and admins see the actions; users
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Group
@@ -20,13 +21,15 @@ from textual.widgets import Select, Static
 
 from batchops_core.enums import IncidentStatus, Severity
 from batchops_core.permissions import Action
+from batchops_core.services import incidents
+from batchops_core.services.incidents import IncidentDetail
 from batchops_tui.formatting import add_plain_row, clip, duration, short_when, when
 from batchops_tui.screens.base import ListDetailScreen
 from batchops_tui.screens.dialogs import Field
 from batchops_tui.widgets.common.paged_table import PagedTable
 
 if TYPE_CHECKING:
-    from batchops_core.services.incidents import IncidentDetail, IncidentRow
+    from batchops_core.services.incidents import IncidentRow
 
 SEVERITY_STYLE = {
     Severity.CRITICAL: "bold white on red",
@@ -238,10 +241,8 @@ class IssuesScreen(ListDetailScreen):
 
     @work(exclusive=True, group="issues", exit_on_error=False)
     async def load(self) -> None:
-        from batchops_core.services.incidents import list_incidents
-
         table = self.query_one(PagedTable)
-        page = await self.page_of(list_incidents, **self._filters())
+        page = await self.page_of(incidents.list_incidents, **self._filters())
         table.show(page, [(str(r.id), incident_cells(r)) for r in page.items])
 
     @work(exclusive=True, group="issues-filters", exit_on_error=False)
@@ -249,9 +250,7 @@ class IssuesScreen(ListDetailScreen):
         if not self.can(Action.MANAGE_ISSUES):
             self._filters_loaded = True
             return
-        from batchops_core.services.incidents import list_assignees
-
-        people = await self.call(list_assignees)
+        people = await self.call(incidents.list_assignees)
         me = self.bo.actor.id
         options = [("me", ME)] + [(p.username, p.id) for p in people if p.id != me]
         self.query_one("#f-assignee", Select).set_options(options)
@@ -259,9 +258,7 @@ class IssuesScreen(ListDetailScreen):
 
     @work(exclusive=True, group="issues-detail", exit_on_error=False)
     async def load_detail(self, incident_id: int) -> None:
-        from batchops_core.services.incidents import get_incident
-
-        self.detail = await self.call(get_incident, incident_id=incident_id)
+        self.detail = await self.call(incidents.get_incident, incident_id=incident_id)
         self.query_one("#workspace-body", Static).update(render_incident(self.detail))
         self.show_detail()
 
@@ -280,16 +277,14 @@ class IssuesScreen(ListDetailScreen):
 
     @work(exclusive=True, group="issues-assignees", exit_on_error=False)
     async def pick_assignee(self, incident_id: int) -> None:
-        from batchops_core.services.incidents import list_assignees
-
-        people = await self.call(list_assignees)
+        people = await self.call(incidents.list_assignees)
         options = [(f"{p.username} ({p.role.value})", str(p.id)) for p in people]
         options.append(("nobody (unassign)", "none"))
         self.ask(
             f"Assign incident #{incident_id}",
             [Field("assignee", "Assignee", kind="select", required=True, options=options)],
             lambda v: self.write(
-                "assign_incident",
+                incidents.assign_incident,
                 incident_id,
                 assignee_id=None if v["assignee"] == "none" else int(v["assignee"]),
             ),
@@ -315,7 +310,7 @@ class IssuesScreen(ListDetailScreen):
                 Field("analysis_notes", "Notes", kind="text", value=d.analysis_notes if d else ""),
             ],
             lambda v: self.write(
-                "analyze_incident", incident_id, **{k: x or None for k, x in v.items()}
+                incidents.analyze_incident, incident_id, **{k: x or None for k, x in v.items()}
             ),
         )
 
@@ -342,7 +337,7 @@ class IssuesScreen(ListDetailScreen):
                     value=d.corrective_action if d else "",
                 ),
             ],
-            lambda v: self.write("resolve_incident", incident_id, **v),
+            lambda v: self.write(incidents.resolve_incident, incident_id, **v),
             submit="Resolve",
         )
 
@@ -352,7 +347,7 @@ class IssuesScreen(ListDetailScreen):
             self.confirm(
                 "Archive?",
                 f"Archive incident #{incident_id}? It leaves the active queue.",
-                lambda: self.write("archive_incident", incident_id),
+                lambda: self.write(incidents.archive_incident, incident_id),
                 confirm="Archive",
             )
 
@@ -362,7 +357,7 @@ class IssuesScreen(ListDetailScreen):
             self.ask(
                 f"Reopen incident #{incident_id}",
                 [Field("reason", "Why reopen?", required=True)],
-                lambda v: self.write("reopen_incident", incident_id, reason=v["reason"]),
+                lambda v: self.write(incidents.reopen_incident, incident_id, reason=v["reason"]),
                 submit="Reopen",
             )
 
@@ -377,12 +372,11 @@ class IssuesScreen(ListDetailScreen):
             )
 
     @work(exclusive=True, group="write-issues", exit_on_error=False)
-    async def write(self, service: str, incident_id: int, **kwargs: Any) -> None:
-        from batchops_core.services import incidents
-
-        detail = await self.call(getattr(incidents, service), incident_id=incident_id, **kwargs)
-        await self.publish(incidents.incident_event(detail))
-        verb = service.split("_")[0]
+    async def write(
+        self, service: Callable[..., Awaitable[IncidentDetail]], incident_id: int, **kwargs: Any
+    ) -> None:
+        detail = await self.call(service, incident_id=incident_id, **kwargs)
+        verb = service.__name__.split("_")[0]
         self.notify(
             f"Incident #{incident_id}: {verb} done ({detail.status.value}).",
             title="Issues",
@@ -392,9 +386,7 @@ class IssuesScreen(ListDetailScreen):
 
     @work(exclusive=True, group="write-issues", exit_on_error=False)
     async def retry(self, incident_id: int) -> None:
-        from batchops_core.services.incidents import retry_incident
-
-        await retry_incident(
+        await incidents.retry_incident(
             self.bo.db, await self.bo.get_dispatcher(), actor=self.bo.actor, incident_id=incident_id
         )
         self.notify(f"Incident #{incident_id}: retry queued.", title="Issues", markup=False)

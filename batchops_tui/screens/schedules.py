@@ -129,7 +129,6 @@ class SchedulesScreen(BaseScreen):
             row = await self.call(schedules.create_schedule, **values)
         else:
             row = await self.call(schedules.update_schedule, job_id=job_id, **values)
-        await self.publish(schedules.schedule_event(row))
         self.notify(
             f"Schedule {row.name} saved; next firing {short_when(row.next_run_at)}.", markup=False
         )
@@ -152,7 +151,6 @@ class SchedulesScreen(BaseScreen):
         from batchops_core.services import schedules
 
         row = await self.call(schedules.set_schedule_enabled, job_id=job_id, enabled=enabled)
-        await self.publish(schedules.schedule_event(row))
         self.notify(f"Schedule {row.name} {'enabled' if enabled else 'disabled'}.", markup=False)
         self.reload()
 

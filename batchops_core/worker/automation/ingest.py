@@ -1,19 +1,21 @@
 """The bodies of the ingest, mail and fetch automation tasks (backup and purge live in
-`maintenance_jobs`); `automation.run_automation` records each as a JobRun.
+`maintenance.py`); `frame.run_automation` records each as a JobRun.
 
-Every body is idempotent under at-least-once delivery: an ingest advances the department's
-high-water mark in the same transaction that creates the upload, so a re-run finds nothing new
-and records a skipped run.
+Files enter through the intake service like any upload (`services.uploads.record_upload`: name
+and size checks, duplicate check, audit row, `upload.updated`). Every body is idempotent under
+at-least-once delivery: an ingest advances the department's high-water mark in the same
+transaction that creates the upload, so a re-run finds nothing new and records a skipped run; a
+fetch of unchanged bytes is recorded as a duplicate and not processed again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import csv
-import hashlib
 import io
 import urllib.error
 import urllib.request
+import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,19 +23,29 @@ from urllib.parse import urlparse
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from batchops_core.enums import IncidentStatus, Role, RunStatus, UploadStatus
+from batchops_core.enums import IncidentStatus, ProcessMode, Role, RunStatus, UploadStatus
+from batchops_core.errors import ValidationFailed
 from batchops_core.infra.clock import utcnow
+from batchops_core.infra.db import UnitOfWork
 from batchops_core.models import (
     Department,
     DepartmentRecord,
     Incident,
     JobRun,
-    Upload,
     User,
 )
+from batchops_core.permissions import SYSTEM
 from batchops_core.pipeline.atomic import write_atomic
+from batchops_core.services.uploads import (
+    MANUAL,
+    StagedFile,
+    UploadInfo,
+    check_plan,
+    record_upload,
+    stage_file,
+    stored_name,
+)
 from batchops_core.worker.automation.frame import AutomationFailed, AutomationRun, Outcome
 from batchops_core.worker.automation.registry import ArgSpec, automation, department_arg
 
@@ -49,38 +61,35 @@ async def noop(run: AutomationRun) -> Outcome:
 # ------------------------------------------------------------------------------------ uploads
 
 
-async def _create_upload(
-    session: AsyncSession,
-    run: AutomationRun,
-    *,
-    filename: str,
-    data: bytes,
-    source: str,
-    department_id: int | None,
-) -> int:
-    """Store the file under `storage/uploads/<id>/` and add the queued Upload (not committed)."""
-    digest = hashlib.sha256(data).hexdigest()
-    upload = Upload(
-        filename=filename,
-        sha256=digest,
-        size_bytes=len(data),
-        source=source,
-        department_id=department_id,
-        status=UploadStatus.QUEUED,
-        process_config={},
-    )
-    session.add(upload)
-    await session.flush()
-    target = run.ctx.settings.storage_path / "uploads" / str(upload.id) / filename
-    await asyncio.to_thread(write_atomic, target, lambda tmp: tmp.write_bytes(data))
-    upload.stored_path = str(target)
-    return upload.id
+async def _stage_bytes(run: AutomationRun, filename: str, data: bytes) -> StagedFile:
+    """Write generated or downloaded bytes to a scratch file and stage it like any intake."""
+    scratch = run.ctx.settings.data_path / "tmp"
+    scratch.mkdir(parents=True, exist_ok=True)
+    temp = scratch / f"{uuid.uuid4().hex}-{stored_name(filename)}"
+    await asyncio.to_thread(write_atomic, temp, lambda tmp: tmp.write_bytes(data))
+    try:
+        return await stage_file(run.ctx.settings, temp, name=filename)
+    finally:
+        temp.unlink(missing_ok=True)
 
 
-async def _enqueue_upload(run: AutomationRun, upload_id: int) -> None:
-    from batchops_core.worker.tasks import enqueue_follow_up
-
-    await enqueue_follow_up(run.ctx, "process_upload", upload_id)
+async def _record(
+    uow: UnitOfWork, run: AutomationRun, staged: StagedFile, source: str
+) -> UploadInfo:
+    """The upload through the intake service, in the caller's unit (audit row, duplicate check,
+    `upload.updated`, enqueue after the commit; without a dispatcher it waits, queued, for the
+    next worker pass)."""
+    try:
+        return await record_upload(
+            uow,
+            actor=SYSTEM,
+            staged=staged,
+            source=source,
+            plan=check_plan(ProcessMode.TRANSFORM, {}),
+            dispatcher=run.ctx.dispatcher,
+        )
+    finally:
+        staged.temp.unlink(missing_ok=True)
 
 
 # ------------------------------------------------------------------------------------ ingests
@@ -138,19 +147,13 @@ async def ingest_department(run: AutomationRun, department: str) -> Outcome:
         data = await asyncio.to_thread(_records_csv, rows)
         stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")
         slug = "".join(c if c.isalnum() else "-" for c in dept.name.lower()).strip("-")
-        upload_id = await _create_upload(
-            session,
-            run,
-            filename=f"{slug}-ingest-{stamp}.csv",
-            data=data,
-            source=dept.name,
-            department_id=dept.id,
-        )
+        staged = await _stage_bytes(run, f"{slug}-ingest-{stamp}.csv", data)
+        upload = await _record(session, run, staged, dept.name)
+        upload_id = upload.id
         dept.last_ingested_record_id = rows[-1][0]
         dept.last_ingested_at = utcnow()
         name = dept.name
     run.info(f"{name}: {len(rows)} new records written to upload {upload_id}")
-    await _enqueue_upload(run, upload_id)
     return Outcome(
         RunStatus.SUCCEEDED,
         f"{name}: {len(rows)} records queued as upload {upload_id}",
@@ -259,7 +262,7 @@ async def send_attendance_reminders(run: AutomationRun, period: str = "week") ->
     return Outcome(RunStatus.SUCCEEDED, f"reminded {len(sent)} department(s)", {"reminded": sent})
 
 
-async def _digest_figures(session: AsyncSession, since: datetime) -> dict[str, Any]:
+async def _digest_figures(session: UnitOfWork, since: datetime) -> dict[str, Any]:
     by_status = dict(
         (
             await session.execute(
@@ -387,26 +390,22 @@ async def fetch_url(
     if not data:
         raise AutomationFailed(f"{url} returned an empty file.")
     name = Path(filename or served_name or "download.csv").name or "download.csv"
-    async with run.ctx.db.unit() as session:
-        dept_id = None
-        if department:
-            dept_id = await session.scalar(
-                select(Department.id).where(func.lower(Department.name) == department.lower())
-            )
-            if dept_id is None:
-                raise AutomationFailed(f"there is no department named {department!r}.")
-        upload_id = await _create_upload(
-            session,
-            run,
-            filename=name,
-            data=data,
-            source=department or parsed.netloc,
-            department_id=dept_id,
+    staged = await _stage_bytes(run, name, data)
+    try:
+        async with run.ctx.db.unit() as session:
+            upload = await _record(session, run, staged, department or MANUAL)
+    except ValidationFailed as exc:
+        raise AutomationFailed(str(exc)) from None
+    if upload.status is UploadStatus.DUPLICATE:
+        run.info(f"{url} is unchanged since upload {upload.duplicate_of_id}; not processed again")
+        return Outcome(
+            RunStatus.SKIPPED,
+            f"{url} unchanged since upload {upload.duplicate_of_id}",
+            {"upload_id": upload.id, "duplicate_of": upload.duplicate_of_id, "bytes": len(data)},
         )
-    run.info(f"fetched {len(data)} bytes from {url} into upload {upload_id}")
-    await _enqueue_upload(run, upload_id)
+    run.info(f"fetched {len(data)} bytes from {url} into upload {upload.id}")
     return Outcome(
         RunStatus.SUCCEEDED,
-        f"fetched {url} as upload {upload_id}",
-        {"upload_id": upload_id, "bytes": len(data)},
+        f"fetched {url} as upload {upload.id}",
+        {"upload_id": upload.id, "bytes": len(data)},
     )
