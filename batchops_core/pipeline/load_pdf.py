@@ -19,6 +19,7 @@ import re
 import time
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from statistics import median
 from typing import Any
@@ -28,6 +29,7 @@ import numpy as np
 from batchops_core.enums import Stage
 from batchops_core.pipeline import errors as E
 from batchops_core.pipeline.errors import StageError
+from batchops_core.pipeline.limits import PARSE_CRASHED, PDF_TOO_MANY_PAGES, current
 from batchops_core.pipeline.loaded import Loaded, text_columns_from_rows
 
 S = Stage.STANDARDIZE
@@ -240,25 +242,55 @@ def _page_context() -> multiprocessing.context.BaseContext:
     and forking a threaded process can deadlock the child)."""
     if "forkserver" in multiprocessing.get_all_start_methods():
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["pdfplumber", "batchops_core.pipeline.load_pdf"])
+        ctx.set_forkserver_preload(
+            ["pdfplumber", "batchops_core.pipeline.load_pdf", "batchops_core.pipeline.pool_child"]
+        )
         return ctx
     return multiprocessing.get_context("spawn")
 
 
-def load_pdf(path: Path, options: dict[str, Any], processes: int = 1) -> Loaded:
-    n = page_count(path)
+def _check_pages(path: Path, n: int) -> None:
     if n == 0:
         raise StageError(
             S, E.EMPTY_FILE, f"{path.name} has no pages", hint="Export the report again."
         )
+    limit = current().pdf_max_pages
+    if n > limit:
+        raise StageError(
+            S,
+            PDF_TOO_MANY_PAGES,
+            f"{path.name} has {n:,} pages, over the limit of {limit:,} pages",
+            hint="Send the CSV/XLSX the report was made from, or raise [pipeline].pdf_max_pages.",
+            details={"pages": n, "limit_pages": limit},
+        )
+
+
+def _parse_parallel(path: Path, n: int, processes: int) -> list[tuple[list[dict[str, Any]], float]]:
+    """Page ranges in page processes that die with this one (a killed or timed-out stage must
+    not leave them parsing); a page process that dies fails this upload alone."""
+    from batchops_core.pipeline.pool_child import die_with_parent
+
+    step = -(-n // (processes * 2))
+    ranges = [(str(path), s, min(s + step, n)) for s in range(0, n, step)]
+    try:
+        with ProcessPoolExecutor(
+            max_workers=processes, mp_context=_page_context(), initializer=die_with_parent
+        ) as pool:
+            return list(pool.map(_parse_range, *zip(*ranges, strict=True)))
+    except BrokenProcessPool:
+        raise StageError(
+            S,
+            PARSE_CRASHED,
+            f"a process parsing pages of {path.name} died (out of memory or a parser crash)",
+            hint="Send the CSV/XLSX the report was made from, or the PDF exported again.",
+        ) from None
+
+
+def load_pdf(path: Path, options: dict[str, Any], processes: int = 1) -> Loaded:
+    n = page_count(path)
+    _check_pages(path, n)
     parallel = processes > 1 and n >= PARALLEL_MIN_PAGES
-    if parallel:
-        step = -(-n // (processes * 2))
-        ranges = [(str(path), s, min(s + step, n)) for s in range(0, n, step)]
-        with ProcessPoolExecutor(max_workers=processes, mp_context=_page_context()) as pool:
-            parts = list(pool.map(_parse_range, *zip(*ranges, strict=True)))
-    else:
-        parts = [_parse_range(str(path), 0, n)]
+    parts = _parse_parallel(path, n, processes) if parallel else [_parse_range(str(path), 0, n)]
     pages = [p for part, _ in parts for p in part]
     loaded = assemble(path.name, pages, processes if parallel else 1)
     loaded.meta["parse_cpu_seconds"] = round(sum(cpu for _, cpu in parts), 2)

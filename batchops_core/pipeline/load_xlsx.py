@@ -5,7 +5,9 @@ is a password-protected workbook, and a zip whose members inflate past a ratio o
 is a zip bomb — both refused before any decompression. The sheet is the one named in the read
 options or the first non-empty one; the header is the first row filled at least half as wide as
 the table (title and note rows above it are skipped); merged header cells are spread across their
-range; footnote rows after the data (one filled cell in a wide table) are dropped. Numbers and
+range; footnote rows after the data (one filled cell in a wide table) are dropped. Each sheet's
+extent is measured from its XML before calamine builds it (`xlsx_extent.py`): a sheet past
+`[pipeline].xlsx_max_cells` fails XLSX_TOO_LARGE instead of asking for hundreds of GiB. Numbers and
 dates keep their spreadsheet types; formulas are read as cached values (files saved by tools that
 never computed them have none — that is logged, not guessed).
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +28,9 @@ import pyarrow as pa
 from batchops_core.enums import Stage
 from batchops_core.pipeline import errors as E
 from batchops_core.pipeline.errors import StageError
+from batchops_core.pipeline.limits import XLSX_TOO_LARGE, current
 from batchops_core.pipeline.loaded import Loaded
+from batchops_core.pipeline.xlsx_extent import Extent, measure, sheet_members
 
 S = Stage.STANDARDIZE
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -118,28 +123,100 @@ def _nonempty(row: list[Any]) -> int:
     return sum(1 for v in row if v is not None and v != "")
 
 
-def _pick_sheet(wb: Any, wanted: str | None, name: str) -> tuple[str, list[list[Any]], Any]:
+def _human_bytes(n: int) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:,.0f} {unit}"
+        n //= 1024
+    return f"{n:,} TiB"  # pragma: no cover
+
+
+def _too_large(name: str, sheet: str, extent: Extent, limit: int) -> StageError:
+    far = extent.far_cell
+    if extent.declared and extent.declared_area > limit:
+        what = (
+            f"the workbook declares a sheet of {extent.declared_columns:,} × "
+            f"{extent.declared_rows:,} cells ({extent.declared})"
+        )
+    else:
+        what = f"the workbook has a sheet of {extent.columns:,} × {extent.rows:,} cells (A1:{far})"
+    return StageError(
+        S,
+        XLSX_TOO_LARGE,
+        f"{what}: sheet {sheet!r} holds {extent.cells:,} cells, the farthest at {far}, and "
+        f"reading it would take {_human_bytes(extent.bytes_needed)} of memory, over the limit of "
+        f"{limit:,} cells",
+        hint=f"In {name}, delete the rows and columns past the data (the stray cell at {far}) "
+        "and save it again, or send a CSV export; a real sheet this large needs "
+        "[pipeline].xlsx_max_cells raised.",
+        details={
+            "sheet": sheet,
+            "rows": extent.rows,
+            "columns": extent.columns,
+            "cells": extent.cells,
+            "declared": extent.declared,
+            "limit_cells": limit,
+        },
+    )
+
+
+def check_extent(path: Path, sheet: str, max_cells: int | None = None) -> None:
+    """Refuse `sheet` when calamine would allocate more than `max_cells` cells for it.
+
+    A damaged zip is left to calamine, which reports it as XLSX_CORRUPT (under the pool's memory
+    cap); this check is only about size.
+    """
+    limit = max_cells or current().xlsx_max_cells
+    try:
+        with zipfile.ZipFile(path) as zf:
+            members = sheet_members(zf)
+            targets = (
+                [members[sheet]]
+                if sheet in members
+                else [n for n in zf.namelist() if n.startswith("xl/worksheets/")]
+            )
+            for member in targets:
+                if member not in zf.NameToInfo:
+                    continue
+                extent = measure(zf, member)
+                if extent.area > limit:
+                    extent = measure(zf, member, exact=True)
+                if extent.area > limit:
+                    raise _too_large(path.name, sheet, extent, limit)
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, NotImplementedError):
+        return
+
+
+def _sheet(wb: Any, sheet_name: str, path: Path, kind: str) -> Any:
+    if kind == "xlsx":
+        check_extent(path, sheet_name)
+    return wb.get_sheet_by_name(sheet_name)
+
+
+def _pick_sheet(
+    wb: Any, wanted: str | None, path: Path, kind: str
+) -> tuple[str, list[list[Any]], Any]:
     names = list(wb.sheet_names)
     if wanted is not None:
         if wanted not in names:
             raise StageError(
                 S,
                 E.XLSX_CORRUPT,
-                f"sheet {wanted!r} not found in {name}; sheets: {', '.join(names)}",
+                f"sheet {wanted!r} not found in {path.name}; sheets: {', '.join(names)}",
                 hint="Choose one of the listed sheets in the read options.",
                 details={"sheets": names},
             )
-        sheet = wb.get_sheet_by_name(wanted)
+        sheet = _sheet(wb, wanted, path, kind)
         return wanted, sheet.to_python(skip_empty_area=False), sheet
     for sheet_name in names:
-        sheet = wb.get_sheet_by_name(sheet_name)
+        sheet = _sheet(wb, sheet_name, path, kind)
         rows = sheet.to_python(skip_empty_area=False)
         if any(_nonempty(r) for r in rows):
             return sheet_name, rows, sheet
     raise StageError(
         S,
         E.EMPTY_FILE,
-        f"every sheet of {name} is empty ({', '.join(names)})",
+        f"every sheet of {path.name} is empty ({', '.join(names)})",
         hint="Check that the right workbook was exported.",
     )
 
@@ -184,7 +261,7 @@ def load_xlsx(path: Path, options: dict[str, Any]) -> Loaded:
             f"{path.name} cannot be read as a workbook: {str(exc)[:200]}",
             hint="Open it in Excel or LibreOffice and save it again as .xlsx.",
         ) from None
-    sheet_name, rows, sheet = _pick_sheet(wb, options.get("sheet"), path.name)
+    sheet_name, rows, sheet = _pick_sheet(wb, options.get("sheet"), path, kind)
     header_at = find_header(rows)
     merged = _spread_merged(rows, sheet, header_at)
     header_row = rows[header_at]

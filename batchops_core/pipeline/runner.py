@@ -11,9 +11,12 @@ Concurrency contract (arq is at-least-once and a timed-out job can run twice at 
   atomic rename under fixed names, so a re-run overwrites the same files and a crash leaves either
   the old file or the new one — never half a report.
 
-Each stage runs in the warm process pool (`pool.py`); each step is written in its own short
-transaction and announced with an `upload.updated` event carrying the stage. A `StageError`
-fails the upload and its run and becomes an incident through `incidents.record_stage_failure`.
+Each stage runs in a warm pool process leased to this upload (`isolation.py`, `pool.py`) under
+the `[pipeline]` parse limits; each step is written in its own short transaction and announced
+with an `upload.updated` event carrying the stage. A `StageError` fails the upload and its run and
+becomes an incident through `incidents.record_stage_failure` — so does the death of the upload's
+process (PARSE_CRASHED), which touches no other upload. A cancelled run (the job timeout) kills
+its process, so the work stops with the job.
 """
 
 from __future__ import annotations
@@ -43,8 +46,9 @@ from batchops_core.infra.config import Settings
 from batchops_core.infra.db import Database
 from batchops_core.models import Department, JobRun, JobRunStep, Upload, User
 from batchops_core.pipeline.errors import StageError
-from batchops_core.pipeline.pool import run_in_pool
-from batchops_core.pipeline.stages import StageContext, StageOutcome, make_context, run_stage
+from batchops_core.pipeline.isolation import run_stage_isolated
+from batchops_core.pipeline.limits import ParseLimits
+from batchops_core.pipeline.stages import StageContext, StageOutcome, make_context
 
 log = logging.getLogger(__name__)
 CLAIMABLE = (UploadStatus.QUEUED,)
@@ -104,6 +108,7 @@ async def run_upload(
     if isinstance(claim, RunOutcome):
         return claim
     ctx, run_id, attempt, start = claim
+    limits = ParseLimits.of(settings.pipeline)
     await _event(settings, upload_id, UploadStatus.PROCESSING, STAGES[start])
     stage = STAGES[start]
     try:
@@ -111,7 +116,7 @@ async def run_upload(
         for stage in STAGES[start:]:
             await _step_started(db, upload_id, run_id, attempt, stage)
             started = utcnow()
-            outcome = await run_in_pool(run_stage, stage, ctx)
+            outcome = await run_stage_isolated(stage, ctx, limits)
             await _step_done(db, upload_id, run_id, attempt, stage, started, outcome)
             await _event(settings, upload_id, UploadStatus.PROCESSING, stage)
         assert outcome is not None

@@ -121,10 +121,10 @@ async def test_a_run_that_lost_the_upload_never_publishes(
     db: Database, db_settings: Settings, user: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     info = await intake_file(db, db_settings, user, put(tmp_path, "g.csv", GRADEBOOK))
-    real = runner.run_in_pool
+    real = runner.run_stage_isolated
 
-    async def stolen_during_transform(fn: Any, stage: Stage, ctx: Any) -> Any:
-        result = await real(fn, stage, ctx)
+    async def stolen_during_transform(stage: Stage, ctx: Any, limits: Any) -> Any:
+        result = await real(stage, ctx, limits)
         if stage == Stage.TRANSFORM:  # meanwhile another worker took the upload over
             async with db.unit() as session:
                 await session.execute(
@@ -132,7 +132,7 @@ async def test_a_run_that_lost_the_upload_never_publishes(
                 )
         return result
 
-    monkeypatch.setattr(runner, "run_in_pool", stolen_during_transform)
+    monkeypatch.setattr(runner, "run_stage_isolated", stolen_during_transform)
     outcome = await run_upload(db, db_settings, info.id, worker="slow")
     assert outcome.status == "superseded" and not outcome.succeeded
     row = await upload_row(db, info.id)

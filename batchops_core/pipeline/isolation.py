@@ -1,0 +1,53 @@
+"""A stage runs in a process leased to its upload; that process's death fails only that upload.
+
+The runner calls `run_stage_isolated` instead of the pool directly. A pool process that dies
+under a stage (calamine aborting on an allocation, the kernel's out-of-memory killer, the
+`RLIMIT_AS` cap, a segfault in a C extension, an operator's `kill -9`) becomes a `StageError`
+with code PARSE_CRASHED and a sentence, so the upload fails as a *data* incident through the
+normal path — never as a transient error retried into the next crash, and never for others.
+"""
+
+from __future__ import annotations
+
+import signal
+
+from batchops_core.enums import Stage
+from batchops_core.pipeline.errors import StageError
+from batchops_core.pipeline.limits import PARSE_CRASHED, ParseLimits
+from batchops_core.pipeline.pool import WorkerDied, run_in_pool
+from batchops_core.pipeline.stages import StageContext, StageOutcome, run_stage
+
+_CAUSES = {
+    signal.SIGKILL: "was killed (SIGKILL: the kernel's out-of-memory killer or an operator)",
+    signal.SIGABRT: "aborted (SIGABRT: a parser library could not allocate the memory this "
+    "file asks for)",
+    signal.SIGSEGV: "crashed (SIGSEGV in a parser library)",
+    signal.SIGBUS: "crashed (SIGBUS in a parser library)",
+}
+
+
+def crash_error(stage: Stage, died: WorkerDied, filename: str, limits: ParseLimits) -> StageError:
+    """The incident sentence for an upload whose process died during `stage`."""
+    sig = died.signal
+    cause = _CAUSES.get(sig, died.how) if sig is not None else died.how
+    cap = f"{limits.memory_mb:,} MB" if limits.memory_mb > 0 else "no cap"
+    return StageError(
+        stage,
+        PARSE_CRASHED,
+        f"the process handling {filename} during {stage.value} {cause}; memory cap {cap}. "
+        "Only this upload failed; the process was replaced",
+        hint="The file is probably malformed, or far larger inside than it looks: open it and "
+        "save it again, or send a CSV export. A real file this large needs "
+        "[pipeline].parse_memory_mb raised.",
+        details={"exitcode": died.exitcode, "signal": sig.name if sig else None, "pid": died.pid},
+    )
+
+
+async def run_stage_isolated(stage: Stage, ctx: StageContext, limits: ParseLimits) -> StageOutcome:
+    """Run one stage of one upload in its own leased pool process, under `limits`."""
+    try:
+        return await run_in_pool(
+            run_stage, stage, ctx, limits=limits, label=f"upload {ctx.upload_id} {stage.value}"
+        )
+    except WorkerDied as died:
+        raise crash_error(stage, died, ctx.filename, limits) from None
