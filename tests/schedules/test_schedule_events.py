@@ -14,7 +14,7 @@ from batchops_core.infra.config import Settings
 from batchops_core.infra.db import open_database
 from batchops_core.permissions import SYSTEM
 from batchops_core.services.schedules import find_schedule, set_schedule_enabled
-from tests.schedules.test_schedule_cli import cli_env, run  # noqa: F401 (cli_env: a fixture)
+from tests.schedules.test_schedule_cli import run
 
 NAME = "Nightly backup"
 
@@ -40,7 +40,7 @@ async def _toggle_as_the_tui_does(settings: Settings, enabled: bool) -> None:
         await db.dispose()
 
 
-def test_cli_disable_publishes_the_event_the_tui_publishes(  # noqa: F811
+def test_cli_disable_publishes_the_event_the_tui_publishes(
     cli_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], redis_settings: Settings
 ) -> None:
     cli_env.setenv("BATCHOPS_REDIS_URL", redis_settings.redis.url)
