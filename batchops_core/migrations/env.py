@@ -3,6 +3,7 @@
 from alembic import context
 from sqlalchemy import DateTime
 
+from batchops_core.attendance import models as _attendance_models  # noqa: F401
 from batchops_core.infra.db_types import UTCDateTime
 from batchops_core.models import Base
 from batchops_core.sources import models as _sources_models  # noqa: F401
