@@ -50,6 +50,7 @@ KEYS: dict[SourceKind, set[str]] = {
         "rate_per_second",
         "timeout",
         "retries",
+        "backoff_seconds",
     },
     SourceKind.FOLDER: {"path", "glob", "settle_seconds"},
 }
@@ -164,7 +165,7 @@ def _check_http(config: dict[str, Any]) -> None:
         )
     _positive_int(config, "concurrency", 2, 32)
     _positive_int(config, "retries", 3, 10)
-    for key in ("rate_per_second", "timeout"):
+    for key in ("rate_per_second", "timeout", "backoff_seconds"):
         value = config.get(key, 1)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
             raise ValidationFailed(f"config.{key} must be a positive number.")

@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import and_, delete, insert, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from batchops_core.enums import UploadStatus
 from batchops_core.errors import NotFound, ValidationFailed
 from batchops_core.models import Upload
 from batchops_core.sources.models import Source, SourceJob, SourceRecord, SourceUpload
@@ -88,6 +89,8 @@ async def store_published_records(
     if link is None:
         return 0
     upload = await uow.get(Upload, upload_id)
+    if upload is not None and upload.status is UploadStatus.DUPLICATE and upload.duplicate_of_id:
+        upload = await uow.get(Upload, upload.duplicate_of_id)  # the same file, published before
     if upload is None or not upload.report_csv:
         raise NotFound(f"upload #{upload_id} has no published CSV to store records from.")
     job = await uow.get(SourceJob, link.job_id)

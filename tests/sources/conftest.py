@@ -8,6 +8,7 @@ failed under BATCHOPS_REQUIRE_SERVICES=1, like the `db` fixture).
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 import time
 import uuid
@@ -120,3 +121,62 @@ async def wait_for(
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout} s (last value {value!r})")
         await asyncio.sleep(every)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_pipeline_pool() -> Iterator[None]:
+    """The pipeline's warm process pool outlives tests; stop it once at the end."""
+    yield
+    from batchops_core.pipeline.pool import shutdown_pool
+
+    shutdown_pool()
+
+
+class FileServer:
+    """A real local HTTP server (http.server in a thread) answering from a routes table.
+
+    A route's value is (status, body) or a list of them, served in turn (the last one repeats),
+    which is how a flaky file answers 503 once and then its content.
+    """
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.routes: dict[str, Any] = {}
+        self.hits: dict[str, int] = {}
+        self.times: list[float] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+                server.hits[self.path] = server.hits.get(self.path, 0) + 1
+                server.times.append(time.monotonic())
+                answer = server.routes.get(self.path, (404, b"not found"))
+                if isinstance(answer, list):
+                    answer = answer[min(server.hits[self.path], len(answer)) - 1]
+                status, body = answer
+                data = body if isinstance(body, bytes) else json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def file_server() -> Iterator[FileServer]:
+    server = FileServer()
+    yield server
+    server.close()
