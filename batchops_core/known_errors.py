@@ -3,12 +3,16 @@
 A pattern may be limited to one stage. When several active rows match, a stage-specific row
 wins over a stage-agnostic one, then the lowest id (the oldest, usually the curated seed). A row
 whose regex does not compile never matches (and is logged) instead of failing the incident.
+
+Patterns run on RE2 (`pipeline/regex.py`), in time linear in the message: a failure message
+carries text from the uploaded file, so a backtracking pattern would let one file stall incident
+recording. `validate_pattern` refuses what RE2 cannot run (backreferences, lookarounds), naming
+the construct; a row stored before that check never matches.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -18,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from batchops_core.enums import Remediation, Severity, Stage
 from batchops_core.models import KnownError
+from batchops_core.pipeline import regex
 
 log = logging.getLogger(__name__)
 
@@ -61,19 +66,19 @@ def subject(code: str, message: str) -> str:
 
 
 @lru_cache(maxsize=256)
-def _compiled(pattern: str) -> re.Pattern[str] | None:
+def _runnable(pattern: str) -> bool:
     try:
-        return re.compile(pattern)
-    except re.error as exc:
-        log.warning("known error pattern %r does not compile: %s", pattern, exc)
-        return None
+        regex.check(pattern)
+    except regex.UnsupportedPattern as exc:
+        log.warning("known error pattern never matches: %s", exc)
+        return False
+    return True
 
 
 def matches(known: KnownErrorInfo, code: str, message: str, stage: Stage | None) -> bool:
     if known.stage is not None and known.stage != stage:
         return False
-    regex = _compiled(known.pattern)
-    return regex is not None and regex.search(subject(code, message)) is not None
+    return _runnable(known.pattern) and regex.search(known.pattern, subject(code, message))
 
 
 def best_match(
@@ -100,10 +105,10 @@ async def match_known_error(
 
 
 def validate_pattern(pattern: str) -> None:
-    """Raise ValidationFailed when an operator's pattern is not a valid regex."""
+    """Raise ValidationFailed when an operator's pattern is not a regex RE2 runs (see above)."""
     from batchops_core.errors import ValidationFailed
 
     try:
-        re.compile(pattern)
-    except re.error as exc:
-        raise ValidationFailed(f"the pattern {pattern!r} is not a valid regex: {exc}.") from None
+        regex.check(pattern)
+    except regex.UnsupportedPattern as exc:
+        raise ValidationFailed(f"{exc}.") from None

@@ -3,12 +3,13 @@
 A plan is checked twice: its shape before any data is read (`parse_plan`, so a typo fails fast)
 and against the dataset's columns and types (`check_plan`). Every refusal names the exact field,
 e.g. `process_config.rules[1].operator`, so the operator can fix the plan without guessing.
+Regex rules run on RE2 (`regex.py`, linear time); a pattern it cannot run (a backreference, a
+lookaround) is refused when the plan is submitted, naming the construct.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +18,7 @@ import pandas as pd
 
 from batchops_core.enums import ProcessMode, Stage
 from batchops_core.pipeline import errors as E
+from batchops_core.pipeline import regex
 from batchops_core.pipeline.errors import StageError
 from batchops_core.pipeline.standardize import ROW
 from batchops_core.pipeline.stats import numeric_columns, profile_table, stats_table
@@ -149,9 +151,15 @@ def _shape_delete(cfg: dict[str, Any]) -> None:
             raise invalid(f"{where}.value", "must be a list for operator in")
         if op == "regex":
             try:
-                re.compile(str(rule["value"]))
-            except re.error as exc:
-                raise invalid(f"{where}.value", f"invalid regex: {exc}") from None
+                regex.check(str(rule["value"]))
+            except regex.UnsupportedPattern as exc:
+                raise invalid(
+                    f"{where}.value",
+                    str(exc),
+                    hint="Regex rules run on RE2, which matches in time linear in the text: "
+                    "no backreferences (\\1), lookarounds ((?=…), (?<=…)) or atomic groups. "
+                    "Correct the rule and submit the plan again.",
+                ) from None
 
 
 def _shape_custom(cfg: dict[str, Any]) -> None:
@@ -300,9 +308,11 @@ def _rule_mask(
             empty = empty | (series.astype("str").str.strip() == "")
         return empty.to_numpy(dtype=bool)
     value = rule["value"]
-    if op in {"contains", "regex"}:
+    if op == "regex":
+        return regex.mask(str(value), series.astype("str"))
+    if op == "contains":
         text = series.astype("str")
-        hit = text.str.contains(str(value), regex=op == "regex")
+        hit = text.str.contains(str(value), regex=False)
         return hit.fillna(False).to_numpy(dtype=bool)
     if op == "in":
         values = [_coerce(v, kind, f"{where}.value[{j}]") for j, v in enumerate(value)]
