@@ -17,6 +17,8 @@ from batchops_core.errors import BatchOpsError
 from batchops_core.infra import events
 from batchops_core.infra.config import Settings, load_settings
 from batchops_core.infra.db import open_database
+from batchops_core.infra.logs import log_to_stderr
+from batchops_core.version import VersionAction
 from batchops_daemon.health import check_database, check_health, check_redis
 from batchops_daemon.once import run_once
 from batchops_daemon.service import Daemon
@@ -30,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="BatchOps worker: uploads, schedules, automation, sweeper, metrics.",
     )
     parser.add_argument("--config", help="path of config.toml (default: BATCHOPS_CONFIG, ...)")
+    parser.add_argument("--version", action=VersionAction)
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument(
         "--once",
@@ -94,11 +97,7 @@ async def _check(settings: Settings) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     default = "WARNING" if args.once or args.check else "INFO"
-    logging.basicConfig(
-        level=getattr(logging, str(args.log_level or default).upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    log_to_stderr(getattr(logging, str(args.log_level or default).upper(), logging.INFO))
     logging.getLogger("arq.worker").setLevel(logging.WARNING)
     try:
         settings = load_settings(Path(args.config) if args.config else None)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from batchops_core.infra.config import Settings
 
 
@@ -18,9 +20,27 @@ def _start_process_helpers() -> None:
     resource_tracker.ensure_running()
 
 
+def tui_log_path(settings: Settings) -> Path:
+    return settings.data_path / "logs" / "tui.log"
+
+
+def _log_to_file(settings: Settings) -> None:
+    """Log lines go to `<data_dir>/logs/tui.log`: printed on the terminal they would tear the
+    screen. A data directory that cannot be written to leaves logging off rather than failing."""
+    import logging
+
+    from batchops_core.infra.logs import log_to_file
+
+    try:
+        log_to_file(tui_log_path(settings), logging.INFO)
+    except OSError:
+        logging.getLogger().addHandler(logging.NullHandler())
+
+
 def run_tui(settings: Settings) -> int:
     from batchops_tui.app import BatchOpsApp
 
+    _log_to_file(settings)
     if not settings.uses_redis:
         _start_process_helpers()
     result = BatchOpsApp(settings).run()

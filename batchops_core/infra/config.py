@@ -4,7 +4,10 @@ One frozen dataclass per section keeps every setting typed and documented in one
 looked up through `BATCHOPS_CONFIG`, then the working directory, then the XDG config directory.
 Any key of the file may be overridden by `BATCHOPS_<SECTION>_<KEY>` (top-level keys by
 `BATCHOPS_<KEY>`), e.g. `BATCHOPS_DATABASE_URL`, `BATCHOPS_REDIS_URL`, `BATCHOPS_DATA_DIR`.
-Unknown keys and wrong types raise `ConfigError` naming the file, the key and the expected type.
+Settings are validated by value when loaded: types, ranges of counts and timeouts, choices
+(enums), time zones (zoneinfo), secrets that never print (`config_values`). Unknown keys and wrong
+values raise one `ConfigError` naming every wrong key (file key or environment variable) and what
+it may be. Built directly (tests, `dataclasses.replace`) the dataclasses are not checked.
 """
 
 from __future__ import annotations
@@ -13,13 +16,14 @@ import dataclasses
 import json
 import os
 import tomllib
-import types
 import typing
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from batchops_core.errors import ConfigError
+from batchops_core.infra.config_values import NotBlank, Range, Secret, TimeZoneName, choice
 
 ENV_PREFIX = "BATCHOPS_"
 
@@ -29,91 +33,121 @@ class DatabaseSettings:
     url: str = ""
     """Empty means the embedded SQLite file `<data_dir>/batchops.db`."""
     echo: bool = False
-    connect_timeout: float = 5.0
+    connect_timeout: Annotated[float, Range(gt=0)] = 5.0
 
 
 @dataclass(frozen=True)
 class RedisSettings:
     url: str = ""
     """Empty means no Redis: the TUI and CLI run an embedded in-process worker."""
-    prefix: str = "batchops"
+    prefix: Annotated[str, NotBlank()] = "batchops"
     """Prefix of every Redis key and of the arq queue name; lets deployments share one Redis."""
-    connect_timeout: float = 2.0
+    connect_timeout: Annotated[float, Range(gt=0)] = 2.0
 
 
 @dataclass(frozen=True)
 class SecuritySettings:
-    lockout_threshold: int = 5
-    lockout_minutes: int = 15
-    password_min_length: int = 10
-    code_ttl_minutes: int = 15
-    code_max_attempts: int = 5
-    codes_per_hour: int = 5
-    idle_lock_minutes: int = 15
+    lockout_threshold: Annotated[int, Range(ge=1)] = 5
+    lockout_minutes: Annotated[int, Range(ge=1)] = 15
+    password_min_length: Annotated[int, Range(ge=1, le=1024)] = 10
+    code_ttl_minutes: Annotated[int, Range(ge=1)] = 15
+    code_max_attempts: Annotated[int, Range(ge=1)] = 5
+    codes_per_hour: Annotated[int, Range(ge=1)] = 5
+    idle_lock_minutes: Annotated[int, Range(ge=0)] = 15
+    """0 turns the idle lock off."""
+
+
+class SmtpSecurity(StrEnum):
+    NONE = "none"
+    STARTTLS = "starttls"
+    TLS = "tls"
 
 
 @dataclass(frozen=True)
 class SmtpSettings:
     host: str = ""
     """Empty means mail is not configured; flows that need mail say so."""
-    port: int = 25
+    port: Annotated[int, Range(ge=1, le=65535)] = 25
     username: str = ""
-    password: str = ""
-    security: str = "none"
-    """One of `none`, `starttls`, `tls`."""
+    password: Secret = field(default_factory=Secret)
+    """Read it with `.get()`; it prints as ********."""
+    security: SmtpSecurity = SmtpSecurity.NONE
     from_address: str = "batchops@localhost"
-    timeout: float = 10.0
+    timeout: Annotated[float, Range(gt=0)] = 10.0
+
+    def __post_init__(self) -> None:
+        # Code and tests may pass plain text (also through dataclasses.replace): keep it secret.
+        # A security text that is no choice stays as given; sending mail names the choices.
+        object.__setattr__(self, "password", Secret.of(self.password))
+        member, _ = choice(SmtpSecurity, self.security)
+        if member is not None:
+            object.__setattr__(self, "security", member)
 
 
 @dataclass(frozen=True)
 class PipelineSettings:
-    max_upload_mb: int = 200
-    error_threshold: float = 0.05
+    max_upload_mb: Annotated[int, Range(ge=1)] = 200
+    error_threshold: Annotated[float, Range(ge=0, le=1)] = 0.05
     """Fraction of rows in error above which validation fails the upload instead of quarantining."""
-    pdf_max_rows: int = 10_000
+    pdf_max_rows: Annotated[int, Range(ge=1)] = 10_000
     intake_root: str = "~"
     column_aliases: dict[str, str] = field(default_factory=dict)
     """Extra header aliases, e.g. `"Roll No" = "student_id"`."""
     required_columns: dict[str, list[str]] = field(default_factory=dict)
     """Required columns per department name; departments not listed use the gradebook default."""
-    pdf_processes: int = 2
+    pdf_processes: Annotated[int, Range(ge=1, le=64)] = 2
+    parse_memory_mb: Annotated[int, Range(ge=0)] = 6144
+    """Address-space cap (RLIMIT_AS) of a pipeline process while it runs a stage; 0 = no cap. A
+    file that needs more fails alone (PARSE_CRASHED or out of memory), never the daemon. Arrow
+    reserves ~1.3 GB of address space ahead of use, so this is not resident memory."""
+    xlsx_max_cells: Annotated[int, Range(ge=1)] = 20_000_000
+    """Largest rows × columns a worksheet may span, read from its XML before the parser allocates
+    (32 bytes a cell: 20 M cells ≈ 640 MB); a sheet past it fails XLSX_TOO_LARGE."""
+    pdf_max_pages: Annotated[int, Range(ge=1)] = 2000
+    """PDFs with more pages fail PDF_TOO_MANY_PAGES before any page is parsed."""
+    csv_max_field_kb: Annotated[int, Range(ge=1)] = 1024
+    """Largest single CSV field in KiB (an unclosed quote makes one field of the rest of the
+    file)."""
 
 
 @dataclass(frozen=True)
 class WorkerSettings:
-    max_tries: int = 3
-    job_timeout: int = 600
-    poll_delay: float = 0.05
-    max_jobs: int = 10
-    heartbeat_seconds: int = 10
-    stale_after_seconds: int = 60
-    health_interval: int = 30
-    shutdown_grace: int = 30
-    metrics_port: int = 9464
+    max_tries: Annotated[int, Range(ge=1)] = 3
+    job_timeout: Annotated[int, Range(gt=0)] = 600
+    poll_delay: Annotated[float, Range(gt=0)] = 0.05
+    max_jobs: Annotated[int, Range(ge=1)] = 10
+    heartbeat_seconds: Annotated[int, Range(ge=1)] = 10
+    stale_after_seconds: Annotated[int, Range(ge=1)] = 60
+    """Must exceed heartbeat_seconds (checked at load)."""
+    health_interval: Annotated[int, Range(ge=1)] = 30
+    shutdown_grace: Annotated[int, Range(ge=0)] = 30
+    metrics_port: Annotated[int, Range(ge=-1, le=65535)] = 9464
+    """0 = any free port, -1 = off."""
     metrics_host: str = "127.0.0.1"
 
 
 @dataclass(frozen=True)
 class IncidentSettings:
-    dedup_window_minutes: int = 60
+    dedup_window_minutes: Annotated[int, Range(ge=0)] = 60
 
 
 @dataclass(frozen=True)
 class RetentionSettings:
-    days: int = 90
-    backup_keep: int = 7
+    days: Annotated[int, Range(ge=1)] = 90
+    backup_keep: Annotated[int, Range(ge=1)] = 7
 
 
 @dataclass(frozen=True)
 class TuiSettings:
-    poll_interval: float = 5.0
-    page_size: int = 50
+    poll_interval: Annotated[float, Range(gt=0)] = 5.0
+    page_size: Annotated[int, Range(ge=1, le=1000)] = 50
 
 
 @dataclass(frozen=True)
 class Settings:
-    data_dir: str = "~/.local/share/batchops"
-    timezone: str = "UTC"
+    data_dir: Annotated[str, NotBlank()] = "~/.local/share/batchops"
+    timezone: Annotated[str, TimeZoneName()] = "UTC"
+    """An IANA name, checked against the system's time zone database at load."""
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     redis: RedisSettings = field(default_factory=RedisSettings)
     security: SecuritySettings = field(default_factory=SecuritySettings)
@@ -160,7 +194,7 @@ def find_config_file(cwd: Path | None = None) -> Path | None:
 def load_settings(
     path: Path | None = None, env: typing.Mapping[str, str] | None = None
 ) -> Settings:
-    """Read, merge and validate the settings; raise ConfigError with file and key on any problem."""
+    """Read, merge and validate the settings; raise ConfigError naming every wrong key at once."""
     env = os.environ if env is None else env
     path = path if path is not None else find_config_file()
     raw: dict[str, Any] = {}
@@ -173,29 +207,80 @@ def load_settings(
             raise ConfigError(f"{path}: not valid TOML ({exc}).") from None
         except OSError as exc:
             raise ConfigError(f"{path}: cannot be read ({exc.strerror}).") from None
-    settings = _build(Settings, raw, source, "")
-    overridden = _apply_env(settings, env)
-    data_dir = Path(overridden.data_dir).expanduser()
+    where = _Where(source)
+    merged = _with_env(raw, env, where)
+    settings = _build(Settings, merged, where, "")
+    if isinstance(settings, Settings):
+        _cross_check(settings, where)
+    if where.problems:
+        raise ConfigError(where.sentence())
+    assert isinstance(settings, Settings)
+    data_dir = Path(settings.data_dir).expanduser()
     if path is not None and not data_dir.is_absolute() and "BATCHOPS_DATA_DIR" not in env:
         data_dir = (path.parent / data_dir).resolve()
-    return dataclasses.replace(overridden, data_dir=str(data_dir), source=source)
+    return dataclasses.replace(settings, data_dir=str(data_dir), source=source)
 
 
-def _build(cls: type, raw: Any, source: str, prefix: str) -> Any:
+class _Invalid(Exception):
+    """One wrong value; its message names the key (file or environment) and what it may be."""
+
+
+@dataclass
+class _Where:
+    """Names each key as the person wrote it (file key or environment variable); collects the
+    problems so that one run reports every wrong setting, not only the first."""
+
+    source: str
+    from_env: dict[str, str] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+    def name(self, key: str) -> str:
+        return self.from_env.get(key) or f"{self.source}: '{key}'"
+
+    def sentence(self) -> str:
+        if len(self.problems) == 1:
+            return f"{self.problems[0]}."
+        return f"{len(self.problems)} settings are wrong: {'; '.join(self.problems)}."
+
+
+def _split(hint: Any) -> tuple[Any, tuple[Any, ...]]:
+    """(type, rules) of a field's annotation: `Annotated[int, Range(ge=1)]` → (int, (Range,))."""
+    if typing.get_origin(hint) is typing.Annotated:
+        base, *rules = typing.get_args(hint)
+        return base, tuple(rules)
+    return hint, ()
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls, include_extras=True)
+
+
+def _sections() -> dict[str, type]:
+    return {k: v for k, v in _hints(Settings).items() if dataclasses.is_dataclass(v)}
+
+
+def _build(cls: type, raw: Any, where: _Where, prefix: str) -> Any:
     if not isinstance(raw, dict):
-        raise ConfigError(f"{source}: [{prefix.rstrip('.')}] must be a table.")
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "source"}
-    hints = typing.get_type_hints(cls)
+        where.problems.append(f"{where.source}: [{prefix.rstrip('.')}] must be a table")
+        return None
+    fields = {f.name for f in dataclasses.fields(cls) if f.name != "source"}
+    hints = _hints(cls)
     values: dict[str, Any] = {}
     for key, value in raw.items():
         if key not in fields:
             known = ", ".join(sorted(fields))
-            raise ConfigError(f"{source}: unknown key '{prefix}{key}' (known keys: {known}).")
-        hint = hints[key]
-        if dataclasses.is_dataclass(hint):
-            values[key] = _build(hint, value, source, f"{prefix}{key}.")
+            where.problems.append(
+                f"{where.source}: unknown key '{prefix}{key}' (known keys: {known})"
+            )
+        elif dataclasses.is_dataclass(hints[key]):
+            section = _build(hints[key], value, where, f"{prefix}{key}.")
+            if section is not None:
+                values[key] = section
         else:
-            values[key] = _check(value, hint, f"{source}: '{prefix}{key}'")
+            try:
+                values[key] = _convert(value, hints[key], where.name(f"{prefix}{key}"))
+            except _Invalid as exc:
+                where.problems.append(str(exc))
     return cls(**values)
 
 
@@ -203,69 +288,118 @@ def _type_name(hint: Any) -> str:
     return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
 
 
-def _check(value: Any, hint: Any, where: str) -> Any:
-    origin = typing.get_origin(hint)
-    expected = f"{where} must be {_type_name(hint) if origin is None else hint}"
-    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+def _convert(value: Any, hint: Any, name: str) -> Any:
+    """`value` as the field's type, checked against its rules; _Invalid names what is wrong."""
+    base, rules = _split(hint)
+    value = _as_type(value, base, name)
+    for rule in rules:
+        problem = rule.problem(value)
+        if problem:
+            raise _Invalid(f"{name} {problem}")
+    return value
+
+
+def _as_type(value: Any, base: Any, name: str) -> Any:
+    origin = typing.get_origin(base)
+    if origin in (dict, list):
+        return _as_container(value, base, name)
+    if base is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
-    if origin is None:
-        if type(value) is not hint:
-            raise ConfigError(f"{expected}, got {type(value).__name__} {value!r}.")
-        return value
+    if base is Secret:
+        if not isinstance(value, str):
+            raise _Invalid(f"{name} must be str (a secret; its value is not shown)")
+        return Secret(value)
+    if isinstance(base, type) and issubclass(base, StrEnum):
+        member, problem = choice(base, value)
+        if problem:
+            raise _Invalid(f"{name} {problem}")
+        return member
+    if origin is not None:
+        raise _Invalid(f"{name}: unsupported setting type")
+    if type(value) is not base:
+        got = f"{type(value).__name__} {value!r}"
+        raise _Invalid(f"{name} must be {_type_name(base)}, got {got}")
+    return value
+
+
+def _as_container(value: Any, base: Any, name: str) -> Any:
+    origin = typing.get_origin(base)
+    if not isinstance(value, origin):
+        raise _Invalid(f"{name} must be {base}, got {type(value).__name__}")
     if origin is dict:
-        _, value_type = typing.get_args(hint)
-        if not isinstance(value, dict):
-            raise ConfigError(f"{expected}, got {type(value).__name__}.")
-        return {str(k): _check(v, value_type, f"{where}.{k}") for k, v in value.items()}
-    if origin is list:
-        (item_type,) = typing.get_args(hint)
-        if not isinstance(value, list):
-            raise ConfigError(f"{expected}, got {type(value).__name__}.")
-        return [_check(v, item_type, f"{where}[]") for v in value]
-    if origin in (types.UnionType, typing.Union):
-        raise ConfigError(f"{where}: unsupported setting type.")
-    raise ConfigError(f"{where}: unsupported setting type.")
+        _, value_type = typing.get_args(base)
+        return {str(k): _convert(v, value_type, f"{name}.{k}") for k, v in value.items()}
+    (item_type,) = typing.get_args(base)
+    return [_convert(v, item_type, f"{name}[]") for v in value]
 
 
 def _parse_env(text: str, hint: Any, name: str) -> Any:
-    if hint is str:
-        return text
-    if hint is bool:
+    """The environment's text as the value a TOML file would hold; _convert checks it after."""
+    base, _ = _split(hint)
+    if base is bool:
         lowered = text.strip().lower()
         if lowered in {"1", "true", "yes", "on"}:
             return True
         if lowered in {"0", "false", "no", "off", ""}:
             return False
-        raise ConfigError(f"environment {name} must be true or false, got {text!r}.")
+        raise _Invalid(f"environment {name} must be true or false, got {text!r}")
     try:
-        if hint is int:
+        if base is int:
             return int(text)
-        if hint is float:
+        if base is float:
             return float(text)
-        return _check(json.loads(text), hint, f"environment {name}")
+        if typing.get_origin(base) in (dict, list):
+            return json.loads(text)
     except (ValueError, json.JSONDecodeError):
-        raise ConfigError(f"environment {name} must be {_type_name(hint)}, got {text!r}.") from None
+        raise _Invalid(f"environment {name} must be {_type_name(base)}, got {text!r}") from None
+    return text  # str, enum choices, secrets, time zones
 
 
-def _apply_env(settings: Settings, env: typing.Mapping[str, str]) -> Settings:
-    top: dict[str, Any] = {}
-    hints = typing.get_type_hints(Settings)
-    for f in dataclasses.fields(Settings):
-        if f.name == "source":
+def _with_env(raw: dict[str, Any], env: typing.Mapping[str, str], where: _Where) -> dict[str, Any]:
+    """The file's values with `BATCHOPS_<SECTION>_<KEY>` / `BATCHOPS_<KEY>` laid over them."""
+    merged = dict(raw)
+    sections = _sections()
+    for key, hint in _hints(Settings).items():
+        if key == "source":
             continue
-        hint = hints[f.name]
-        if dataclasses.is_dataclass(hint):
-            section = getattr(settings, f.name)
-            sub_hints = typing.get_type_hints(hint)
-            changes = {}
-            for sf in dataclasses.fields(hint):
-                name = f"{ENV_PREFIX}{f.name}_{sf.name}".upper()
-                if name in env:
-                    changes[sf.name] = _parse_env(env[name], sub_hints[sf.name], name)
-            if changes:
-                top[f.name] = dataclasses.replace(section, **changes)
-        else:
-            name = f"{ENV_PREFIX}{f.name}".upper()
-            if name in env:
-                top[f.name] = _parse_env(env[name], hint, name)
-    return dataclasses.replace(settings, **top)
+        if key not in sections:
+            _env_value(merged, key, hint, f"{ENV_PREFIX}{key}".upper(), key, env, where)
+            continue
+        table = merged.get(key, {})
+        if not isinstance(table, dict):
+            continue  # reported by _build
+        table = merged[key] = dict(table)
+        for sub_key, sub_hint in _hints(sections[key]).items():
+            name = f"{ENV_PREFIX}{key}_{sub_key}".upper()
+            _env_value(table, sub_key, sub_hint, name, f"{key}.{sub_key}", env, where)
+    return merged
+
+
+def _env_value(
+    table: dict[str, Any],
+    key: str,
+    hint: Any,
+    name: str,
+    dotted: str,
+    env: typing.Mapping[str, str],
+    where: _Where,
+) -> None:
+    if name not in env:
+        return
+    where.from_env[dotted] = f"environment {name}"
+    try:
+        table[key] = _parse_env(env[name], hint, name)
+    except _Invalid as exc:
+        table.pop(key, None)
+        where.problems.append(str(exc))
+
+
+def _cross_check(settings: Settings, where: _Where) -> None:
+    """Rules between two settings."""
+    worker = settings.worker
+    if worker.stale_after_seconds <= worker.heartbeat_seconds:
+        where.problems.append(
+            f"{where.name('worker.stale_after_seconds')} must be more than worker."
+            f"heartbeat_seconds ({worker.heartbeat_seconds}), got {worker.stale_after_seconds}: "
+            "otherwise live workers' runs are swept as lost"
+        )

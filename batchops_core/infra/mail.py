@@ -12,13 +12,12 @@ import logging
 import ssl
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
-from enum import StrEnum
 from typing import Any
 
 import aiosmtplib
 
 from batchops_core.errors import BatchOpsError
-from batchops_core.infra.config import Settings, SmtpSettings
+from batchops_core.infra.config import Settings, SmtpSecurity, SmtpSettings
 
 PRODUCT = "BatchOps"
 log = logging.getLogger(__name__)
@@ -30,12 +29,6 @@ class MailError(BatchOpsError):
 
 class RecipientRefused(MailError):
     """The server refused a recipient address (the server itself works)."""
-
-
-class SmtpSecurity(StrEnum):
-    NONE = "none"
-    STARTTLS = "starttls"
-    TLS = "tls"
 
 
 def _security(smtp: SmtpSettings) -> SmtpSecurity:
@@ -64,7 +57,7 @@ def _connection_kwargs(smtp: SmtpSettings) -> dict[str, Any]:
     }
     if smtp.username:
         kwargs["username"] = smtp.username
-        kwargs["password"] = smtp.password
+        kwargs["password"] = smtp.password.get()
     return kwargs
 
 

@@ -10,6 +10,8 @@ import json
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time
+from enum import Enum
 from typing import Any, TextIO
 
 from batchops_core.enums import Role
@@ -48,13 +50,25 @@ class Cli:
         print(text, file=self.out)
 
     def print_json(self, value: Any) -> None:
-        print(json.dumps(value, indent=2, default=str), file=self.out)
+        print(json.dumps(value, indent=2, default=json_value), file=self.out)
 
     def error(self, text: str) -> None:
         print(f"batchops: {text}", file=self.err)
 
 
 Handler = Callable[[Any, Cli], Awaitable[int]]
+
+
+def json_value(value: Any) -> Any:
+    """What `--json` prints for a value JSON has no type for: timestamps in ISO 8601 with `T` and
+    an offset (the database keeps UTC, so a naive one is UTC), dates ISO, enums by value."""
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
+    if isinstance(value, date | time):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    return str(value)
 
 
 def shell_operator() -> Actor:
