@@ -1,5 +1,7 @@
 """Every status and kind BatchOps stores: string enums kept by value, portable across databases."""
 
+from __future__ import annotations
+
 from enum import StrEnum
 
 
@@ -17,6 +19,25 @@ class UploadStatus(StrEnum):
     """Published with quarantined rows and a fix-list."""
     FAILED = "failed"
     DUPLICATE = "duplicate"
+
+    @property
+    def is_final(self) -> bool:
+        """No worker will touch the upload again unless a person (or a remediation) retries it."""
+        return self in _FINAL_UPLOAD
+
+    @property
+    def is_success(self) -> bool:
+        """A report exists (possibly with a fix-list of quarantined rows)."""
+        return self in (UploadStatus.PUBLISHED, UploadStatus.PARTIAL)
+
+    @classmethod
+    def finals(cls) -> tuple[UploadStatus, ...]:
+        return tuple(s for s in cls if s.is_final)
+
+
+_FINAL_UPLOAD = frozenset(
+    {UploadStatus.PUBLISHED, UploadStatus.PARTIAL, UploadStatus.FAILED, UploadStatus.DUPLICATE}
+)
 
 
 class ProcessMode(StrEnum):

@@ -18,8 +18,9 @@ from batchops_core.infra import events
 from batchops_core.infra.config import Settings, load_settings
 from batchops_core.infra.db import open_database
 from batchops_core.infra.logs import log_to_stderr
+from batchops_core.services.status import worker_health
 from batchops_core.version import VersionAction
-from batchops_daemon.health import check_database, check_health, check_redis
+from batchops_daemon.health import check_database, check_redis
 from batchops_daemon.once import run_once
 from batchops_daemon.service import Daemon
 
@@ -87,7 +88,7 @@ async def _once(settings: Settings) -> int:
 async def _check(settings: Settings) -> int:
     db = open_database(settings)
     try:
-        health = await check_health(db, settings)
+        health = await worker_health(db, settings)
     finally:
         await db.dispose()
     print(("healthy: " if health.healthy else "unhealthy: ") + health.detail)

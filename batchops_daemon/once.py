@@ -9,23 +9,19 @@ invocation. One line per item; exit 0 when every item succeeded, 1 otherwise.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
-
-from sqlalchemy import select
 
 from batchops_core.enums import RunStatus, UploadStatus
 from batchops_core.infra.clock import utcnow
 from batchops_core.infra.config import Settings
 from batchops_core.infra.db import Database
-from batchops_core.models import Job, Upload
+from batchops_core.services.status import queued_uploads, wait_until_final
 from batchops_core.worker import scheduler
 from batchops_core.worker.dispatcher import Dispatcher
 from batchops_core.worker.heartbeat import worker_name
 from batchops_core.worker.sweeper import sweep_once
 
-OK_UPLOADS = {UploadStatus.PUBLISHED, UploadStatus.PARTIAL, UploadStatus.DUPLICATE}
 OK_RUNS = {RunStatus.SUCCEEDED.value, RunStatus.SKIPPED.value, "duplicate"}
 MAX_PASSES = 5
 
@@ -45,36 +41,13 @@ class ItemResult:
         return f"{mark} {self.kind} {self.id} {self.name}: {self.status}{tail}"
 
 
-async def _queued_uploads(db: Database, seen: set[int]) -> list[tuple[int, str]]:
-    async with db.unit() as session:
-        rows = (
-            await session.execute(
-                select(Upload.id, Upload.filename)
-                .where(Upload.status == UploadStatus.QUEUED)
-                .order_by(Upload.id)
-            )
-        ).all()
-    return [(i, f) for i, f in rows if i not in seen]
-
-
-async def _final_upload(db: Database, settings: Settings, upload_id: int) -> Upload | None:
-    """The upload once it left queued/processing (another worker may hold it), or as it is."""
-    deadline = time.monotonic() + settings.worker.job_timeout + 30
-    while True:
-        async with db.unit() as session:
-            upload = await session.get(Upload, upload_id)
-        if upload is None or upload.status not in (UploadStatus.QUEUED, UploadStatus.PROCESSING):
-            return upload
-        if time.monotonic() > deadline:
-            return upload
-        await asyncio.sleep(0.2)
-
-
 async def _one_upload(
     db: Database, settings: Settings, dispatcher: Dispatcher, upload_id: int, name: str
 ) -> ItemResult:
     await dispatcher.process_upload_now(upload_id)
-    upload = await _final_upload(db, settings, upload_id)
+    # Another worker may hold it: wait for its final state, whoever processes it.
+    final = await wait_until_final(db, [upload_id], timeout=settings.worker.job_timeout + 30)
+    upload = final[0] if final else None
     if upload is None:
         return ItemResult("upload", upload_id, name, "vanished", False)
     detail = ""
@@ -82,9 +55,8 @@ async def _one_upload(
         detail = f"{upload.error_code or ''} {upload.error_message or ''}".strip()[:160]
     elif upload.rows_out is not None:
         detail = f"{upload.rows_out} rows"
-    return ItemResult(
-        "upload", upload_id, name, upload.status.value, upload.status in OK_UPLOADS, detail
-    )
+    ok = upload.status.is_success or upload.status is UploadStatus.DUPLICATE
+    return ItemResult("upload", upload_id, name, upload.status.value, ok, detail)
 
 
 async def _one_schedule(
@@ -94,23 +66,6 @@ async def _one_schedule(
     status = str(result.get("status", "failed"))
     detail = str(result.get("message") or result.get("reason") or "")[:160]
     return ItemResult("schedule", job_id, name, status, status in OK_RUNS, detail)
-
-
-async def _due_schedules(db: Database, settings: Settings) -> list[tuple[int, str, str]]:
-    """Claim every due firing (as a daemon would) and return (job id, name, firing time)."""
-    now = utcnow()
-    claimed = []
-    async with db.unit() as session:
-        due = await scheduler.due_jobs(session, now)
-    for firing in due:
-        async with db.unit() as session:
-            if not await scheduler.advance_job(
-                session, job_id=firing.job_id, fired_for=firing.scheduled_for, now=now
-            ):
-                continue
-            name = await session.scalar(select(Job.name).where(Job.id == firing.job_id))
-        claimed.append((firing.job_id, name or "?", firing.scheduled_for.isoformat()))
-    return claimed
 
 
 async def run_once(db: Database, settings: Settings, emit: Callable[[str], None]) -> int:
@@ -127,12 +82,18 @@ async def run_once(db: Database, settings: Settings, emit: Callable[[str], None]
 
     try:
         await sweep_once(db, settings, None)
-        due = await _due_schedules(db, settings)
-        await asyncio.gather(*(bounded(_one_schedule(dispatcher, *d)) for d in due))
+        due = await scheduler.claim_due_firings(db, utcnow())
+        await asyncio.gather(
+            *(
+                bounded(_one_schedule(dispatcher, f.job_id, name, f.scheduled_for.isoformat()))
+                for f, name in due
+            )
+        )
         seen: set[int] = set()
         for _ in range(MAX_PASSES):
             await dispatcher.wait_idle()
-            pending = await _queued_uploads(db, seen)
+            async with db.unit() as session:
+                pending = await queued_uploads(session, exclude=frozenset(seen))
             if not pending:
                 break
             seen.update(i for i, _ in pending)

@@ -18,14 +18,12 @@ from typing import Any
 
 from arq import ArqRedis
 from arq.worker import Worker
-from sqlalchemy import select
 
-from batchops_core.enums import UploadStatus
 from batchops_core.infra import events
 from batchops_core.infra.config import Settings
 from batchops_core.infra.db import Database
 from batchops_core.infra.metrics import Metrics
-from batchops_core.models import Upload
+from batchops_core.services.status import metric_figures, queued_uploads
 from batchops_core.worker.arq_settings import arq_redis_settings, queue_name
 from batchops_core.worker.context import TaskContext
 from batchops_core.worker.dispatch_loop import run_dispatch_loop
@@ -164,7 +162,12 @@ class Daemon:
                 depth = int(await self._redis.zcard(queue_name(self.settings)))
         elif self.dispatcher is not None:
             depth = self.dispatcher.running
-        await self.metrics.refresh(self.db, self.settings, depth)
+        metrics = self.metrics
+        async with self.db.unit() as session:
+            figures = await metric_figures(
+                session, self.settings, after_step=metrics.after_step, after_run=metrics.after_run
+            )
+        metrics.record(figures, depth)
 
     async def _warm_up(self) -> None:
         """Start the pipeline's process pool now, so the first upload does not pay the imports."""
@@ -283,14 +286,7 @@ class Daemon:
             if len(in_flight) < limit:
                 try:
                     async with self.db.unit() as session:
-                        queued = list(
-                            await session.scalars(
-                                select(Upload.id)
-                                .where(Upload.status == UploadStatus.QUEUED)
-                                .order_by(Upload.id)
-                                .limit(limit * 2)
-                            )
-                        )
+                        queued = [i for i, _ in await queued_uploads(session, limit=limit * 2)]
                 except Exception as exc:
                     log.warning("could not read queued uploads: %s", exc)
                     queued = []

@@ -20,6 +20,7 @@ from textual.screen import Screen
 from textual.signal import Signal
 from textual.worker import WorkerState, get_current_worker
 
+from batchops_core.enums import UploadStatus
 from batchops_core.errors import BatchOpsError
 from batchops_core.infra.clock import utcnow
 from batchops_core.infra.config import Settings
@@ -49,7 +50,6 @@ WARM_MODULES = (
     "batchops_core.services.uploads",
 )
 """Not the pipeline (pandas): importing it holds the GIL ~0.7 s; Intake imports it on submit."""
-FINISHED_UPLOAD = {"published", "partial", "failed", "duplicate"}
 
 
 def _factory(mode: str) -> Callable[[], Screen]:
@@ -105,8 +105,11 @@ class BatchOpsApp(App[int]):
         """Import the database layer and open the engine while the sign-in screen is shown.
 
         SQLAlchemy, the models, argon2 and Redis cost ~0.5 s to import: paying it here, off the
-        UI thread, is what lets the first screen appear in well under a second.
+        UI thread and after the first frame (`on_ready`), is what lets the sign-in screen appear
+        about as fast as an empty Textual app.
         """
+        from batchops_core import accounts, session  # noqa: F401 - imported for sign-in
+        from batchops_core.infra import events, migrate  # noqa: F401
         from batchops_core.infra.db import open_database
 
         if self._db is None:
@@ -115,9 +118,11 @@ class BatchOpsApp(App[int]):
     async def ready(self) -> None:
         """Wait until `prepare` has opened the database, then check once that it is reachable and
         at this code's schema (a missing or outdated database is one sentence, not a traceback)."""
-        for worker in list(self.workers):
-            if worker.group == "prepare":
-                await worker.wait()
+        workers = [w for w in self.workers if w.group == "prepare"]
+        if self._db is None and not workers:  # asked before the first frame, or prepare failed
+            workers = [self.prepare()]
+        for worker in workers:
+            await worker.wait()
         if not self._schema_checked:
             from batchops_core.infra.migrate import ensure_current
 
@@ -138,8 +143,12 @@ class BatchOpsApp(App[int]):
     def on_mount(self) -> None:
         from batchops_tui.screens.signin import SignInScreen
 
-        self.prepare()
         self.push_screen(SignInScreen())
+
+    def on_ready(self) -> None:
+        """The sign-in screen is on the terminal: load the database layer behind it. (Started
+        before the first frame, the import thread took the GIL from it: ~50 ms later.)"""
+        self.prepare()
 
     def signed_in(self, session: SignedInSession) -> None:
         """Called by the sign-in screen: show who is here, go Home, start live refresh."""
@@ -376,7 +385,7 @@ class BatchOpsApp(App[int]):
         self.data_changed.publish(event)
         if self.session is None or self.session.locked:
             return
-        if event.type.startswith("upload") and event.status in FINISHED_UPLOAD:
+        if event.type.startswith("upload") and _finished(event.status):
             if event.id in self.my_uploads or event.data.get("uploader_id") == self.session.user.id:
                 self.toast_upload(int(event.id), event.status or "", "")  # type: ignore[arg-type]
             else:
@@ -436,3 +445,11 @@ class BatchOpsApp(App[int]):
             await self.dispatcher.close()
         if self._owns_db and self._db is not None:
             await self._db.dispose()
+
+
+def _finished(status: str | None) -> bool:
+    """True when an event's upload status is final (an unknown one is not)."""
+    try:
+        return UploadStatus(status or "").is_final
+    except ValueError:
+        return False

@@ -1,7 +1,8 @@
 """Prometheus metrics of a deployment, read from the database (the record) and Redis.
 
 Gauges (uploads by status, runs by kind and status, open incidents, queue depth, live workers)
-are recomputed by `refresh()` on the daemon's loop, not at scrape time: the exposition server
+are set by `record()` from `services.status.metric_figures` on the daemon's loop, not at scrape
+time: the exposition server
 runs in a thread and must not touch the async engine. Histograms (stage durations, schedule lag)
 observe each JobRunStep / scheduled JobRun once, by remembering the highest id seen. Every daemon
 refreshes the same deployment-wide figures, so aggregate them with `max`, not `sum`.
@@ -9,17 +10,14 @@ refreshes the same deployment-wide figures, so aggregate them with `max`, not `s
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Gauge, Histogram, start_http_server
-from sqlalchemy import func, select
 
-from batchops_core.enums import IncidentStatus, RunKind, RunStatus, UploadStatus
-from batchops_core.infra.clock import utcnow
-from batchops_core.infra.config import Settings
-from batchops_core.infra.db import Database
-from batchops_core.models import Incident, JobRun, JobRunStep, Upload, WorkerHeartbeat
+from batchops_core.enums import RunKind, RunStatus, UploadStatus
+
+if TYPE_CHECKING:
+    from batchops_core.services.status import MetricFigures
 
 STAGE_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
 LAG_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600)
@@ -57,9 +55,9 @@ class Metrics:
             buckets=LAG_BUCKETS,
             registry=r,
         )
-        self._last_step_id = 0
-        self._last_run_id = 0
-        self._primed = False
+        self.after_step: int | None = None
+        self.after_run: int | None = None
+        """Highest step / run already observed; None until the first reading primes them."""
         self._server: Any = None
 
     def serve(self, host: str, port: int) -> int:
@@ -74,59 +72,11 @@ class Metrics:
             self._server.server_close()
             self._server = None
 
-    async def refresh(self, db: Database, settings: Settings, queue_depth: int | None) -> None:
-        """Recompute the gauges and observe new stage durations and schedule lags."""
-        async with db.unit() as session:
-            uploads = dict(
-                (
-                    await session.execute(
-                        select(Upload.status, func.count(Upload.id)).group_by(Upload.status)
-                    )
-                ).all()
-            )
-            runs = (
-                await session.execute(
-                    select(JobRun.kind, JobRun.status, func.count(JobRun.id)).group_by(
-                        JobRun.kind, JobRun.status
-                    )
-                )
-            ).all()
-            open_incidents = await session.scalar(
-                select(func.count(Incident.id)).where(
-                    Incident.status.in_([IncidentStatus.OPEN, IncidentStatus.IN_PROGRESS])
-                )
-            )
-            cutoff = utcnow() - timedelta(seconds=settings.worker.health_interval)
-            alive = await session.scalar(
-                select(func.count())
-                .select_from(WorkerHeartbeat)
-                .where(WorkerHeartbeat.heartbeat_at >= cutoff)
-            )
-            if not self._primed:
-                # Observe only what happens from now on: history is not this daemon's to count.
-                self._last_step_id = await session.scalar(select(func.max(JobRunStep.id))) or 0
-                self._last_run_id = await session.scalar(select(func.max(JobRun.id))) or 0
-                self._primed = True
-            steps = (
-                await session.execute(
-                    select(JobRunStep.id, JobRunStep.stage, JobRunStep.duration_ms)
-                    .where(JobRunStep.id > self._last_step_id, JobRunStep.duration_ms.is_not(None))
-                    .order_by(JobRunStep.id)
-                    .limit(10_000)
-                )
-            ).all()
-            lags = (
-                await session.execute(
-                    select(JobRun.id, JobRun.lateness_seconds)
-                    .where(
-                        JobRun.id > self._last_run_id,
-                        JobRun.scheduled_for.is_not(None),
-                        JobRun.lateness_seconds.is_not(None),
-                    )
-                    .order_by(JobRun.id)
-                    .limit(10_000)
-                )
-            ).all()
+    def record(self, figures: MetricFigures, queue_depth: int | None) -> None:
+        """Set the gauges and observe new stage durations and schedule lags."""
+        uploads, runs = figures.uploads, figures.runs
+        open_incidents, alive = figures.open_incidents, figures.workers_alive
+        steps, lags = figures.steps, figures.lags
         for status in UploadStatus:
             self.uploads.labels(status=status.value).set(int(uploads.get(status, 0)))
         seen = {(str(k), str(s)): n for k, s, n in runs}
@@ -139,9 +89,8 @@ class Metrics:
         self.workers_alive.set(int(alive or 0))
         if queue_depth is not None:
             self.queue_depth.set(queue_depth)
-        for step_id, stage, duration_ms in steps:
+        self.after_step, self.after_run = figures.last_step_id, figures.last_run_id
+        for _, stage, duration_ms in steps:
             self.stage_seconds.labels(stage=str(stage)).observe(float(duration_ms) / 1000)
-            self._last_step_id = max(self._last_step_id, step_id)
-        for run_id, lateness in lags:
+        for _, lateness in lags:
             self.schedule_lag.observe(float(lateness))
-            self._last_run_id = max(self._last_run_id, run_id)

@@ -273,7 +273,6 @@ class Notices:
     incidents: tuple[IncidentNotice, ...]
 
 
-FINISHED_UPLOADS = (*DONE_UPLOADS, UploadStatus.FAILED, UploadStatus.DUPLICATE)
 
 
 async def my_notices(session: AsyncSession, *, actor: Actor, since: datetime) -> Notices:
@@ -285,7 +284,7 @@ async def my_notices(session: AsyncSession, *, actor: Actor, since: datetime) ->
         select(Upload.id, Upload.filename, Upload.status)
         .where(
             Upload.uploader_id == actor.id,
-            Upload.status.in_(FINISHED_UPLOADS),
+            Upload.status.in_(UploadStatus.finals()),
             Upload.updated_at >= since,
         )
         .limit(20)

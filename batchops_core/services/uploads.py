@@ -44,12 +44,6 @@ from batchops_core.services.pagination import Page, page_window, text_search
 if TYPE_CHECKING:
     from batchops_core.pipeline.plans import Plan
 
-FINAL_STATUSES = (
-    UploadStatus.PUBLISHED,
-    UploadStatus.PARTIAL,
-    UploadStatus.FAILED,
-    UploadStatus.DUPLICATE,
-)
 MANUAL = "manual"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._ -]+")
@@ -117,7 +111,7 @@ class UploadInfo:
 
     @property
     def finished(self) -> bool:
-        return self.status in FINAL_STATUSES
+        return self.status.is_final
 
     def as_json(self) -> dict[str, Any]:
         """The fields `batchops upload --json` prints per upload."""

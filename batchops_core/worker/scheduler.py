@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from batchops_core.cron import next_run_after
 from batchops_core.enums import RunStatus
 from batchops_core.errors import ValidationFailed
+from batchops_core.infra.db import Database
 from batchops_core.models import Job
 
 log = logging.getLogger(__name__)
@@ -99,3 +100,20 @@ async def record_firing_result(
         .values(last_run_at=finished_at, last_status=status)
         .execution_options(synchronize_session=False)
     )
+
+
+async def claim_due_firings(db: Database, now: datetime) -> list[tuple[DueFiring, str]]:
+    """Claim every due firing as a daemon would (each in its own transaction), with the
+    schedule's name; a firing another daemon claimed first is left out."""
+    async with db.unit() as session:
+        due = await due_jobs(session, now)
+    claimed = []
+    for firing in due:
+        async with db.unit() as session:
+            if not await advance_job(
+                session, job_id=firing.job_id, fired_for=firing.scheduled_for, now=now
+            ):
+                continue
+            name = await session.scalar(select(Job.name).where(Job.id == firing.job_id))
+        claimed.append((firing, name or "?"))
+    return claimed

@@ -10,155 +10,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from batchops_core.enums import RunStatus, UploadStatus
-from batchops_core.infra.clock import utcnow
-from batchops_core.infra.config import Settings
-from batchops_core.models import Job, JobRun, Upload
-from batchops_core.worker.heartbeat import WorkerState, list_workers
-from batchops_tui.cli.common import EXIT_FAILED, EXIT_OK, Cli, table
-
-RECENT = 10
-
-
-@dataclass(frozen=True)
-class UploadLine:
-    id: int
-    filename: str
-    status: str
-    stage: str | None
-    updated_at: datetime
-
-
-@dataclass(frozen=True)
-class RunLine:
-    id: int
-    kind: str
-    task: str
-    status: str
-    worker: str | None
-    upload_id: int | None
-    started_at: datetime | None
-    finished_at: datetime | None
-    error_code: str | None
-
-
-@dataclass(frozen=True)
-class FiringLine:
-    job_id: int
-    name: str
-    task: str
-    next_run_at: datetime
-
-
-@dataclass(frozen=True)
-class SystemStatus:
-    at: datetime
-    uploads_by_status: dict[str, int]
-    queued: list[UploadLine]
-    processing: list[UploadLine]
-    recent_uploads: list[UploadLine]
-    running: list[RunLine]
-    recent_runs: list[RunLine]
-    workers: list[WorkerState]
-    next_firings: list[FiringLine]
-    queue_depth: int | None
-
-    @property
-    def workers_alive(self) -> int:
-        return sum(w.alive for w in self.workers)
-
-
-def _upload_line(u: Upload) -> UploadLine:
-    return UploadLine(
-        u.id,
-        u.filename,
-        u.status.value,
-        u.current_stage.value if u.current_stage else None,
-        u.updated_at,
-    )
-
-
-def _run_line(r: JobRun) -> RunLine:
-    return RunLine(
-        r.id,
-        r.kind.value,
-        r.task,
-        r.status.value,
-        r.worker,
-        r.upload_id,
-        r.started_at,
-        r.finished_at,
-        r.error_code,
-    )
-
-
-async def gather_status(session: AsyncSession, settings: Settings) -> SystemStatus:
-    """Read everything `batchops status` shows, as plain data."""
-    now = utcnow()
-    counts = dict(
-        (
-            await session.execute(
-                select(Upload.status, func.count(Upload.id)).group_by(Upload.status)
-            )
-        ).all()
-    )
-
-    async def uploads(*where: Any, newest: bool = False) -> list[UploadLine]:
-        order = Upload.updated_at.desc() if newest else Upload.id
-        rows = await session.scalars(select(Upload).where(*where).order_by(order).limit(RECENT))
-        return [_upload_line(u) for u in rows]
-
-    async def runs(*where: Any) -> list[RunLine]:
-        rows = await session.scalars(
-            select(JobRun).where(*where).order_by(JobRun.id.desc()).limit(RECENT)
-        )
-        return [_run_line(r) for r in rows]
-
-    firings = await session.execute(
-        select(Job.id, Job.name, Job.task, Job.next_run_at)
-        .where(Job.enabled.is_(True), Job.next_run_at.is_not(None))
-        .order_by(Job.next_run_at)
-        .limit(5)
-    )
-    return SystemStatus(
-        at=now,
-        uploads_by_status={s.value: int(counts.get(s, 0)) for s in UploadStatus},
-        queued=await uploads(Upload.status == UploadStatus.QUEUED),
-        processing=await uploads(Upload.status == UploadStatus.PROCESSING),
-        recent_uploads=await uploads(
-            Upload.status.notin_([UploadStatus.QUEUED, UploadStatus.PROCESSING]), newest=True
-        ),
-        running=await runs(JobRun.status == RunStatus.RUNNING),
-        recent_runs=await runs(JobRun.status != RunStatus.RUNNING),
-        workers=await list_workers(session, settings, now),
-        next_firings=[FiringLine(*row) for row in firings],
-        queue_depth=None,
-    )
-
-
-async def _queue_depth(settings: Settings) -> int | None:
-    if not settings.uses_redis:
-        return None
-    from redis.asyncio import Redis
-
-    from batchops_core.worker.arq_settings import queue_name
-
-    client = Redis.from_url(
-        settings.redis.url, socket_connect_timeout=settings.redis.connect_timeout
-    )
-    try:
-        return int(await client.zcard(queue_name(settings)))
-    except Exception:
-        return None
-    finally:
-        await client.aclose()
+from batchops_core.enums import UploadStatus
+from batchops_core.services.status import SystemStatus, queue_depth, system_status
+from batchops_tui.cli.common import EXIT_FAILED, EXIT_OK, Cli, shell_operator, table
 
 
 def _ago(now: datetime, when: datetime | None) -> str:
@@ -265,9 +121,11 @@ def _render(cli: Cli, st: SystemStatus) -> None:
 
 async def handle_status(args: argparse.Namespace, cli: Cli) -> int:
     db = await cli.database()
+    depth = await queue_depth(cli.settings)
     async with db.unit() as session:
-        st = await gather_status(session, cli.settings)
-    st = dataclasses.replace(st, queue_depth=await _queue_depth(cli.settings))
+        st = await system_status(
+            session, actor=shell_operator(), settings=cli.settings, queue_depth=depth
+        )
     if args.json:
         payload = dataclasses.asdict(st)
         payload["workers_alive"] = st.workers_alive

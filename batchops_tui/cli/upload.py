@@ -15,15 +15,12 @@ else to the local shell user as `cli`.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
-import time
 from pathlib import Path
 from typing import Any
 
 from batchops_core.enums import ProcessMode, UploadStatus
 from batchops_core.errors import ValidationFailed
-from batchops_core.permissions import Actor
 from batchops_tui.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -34,7 +31,6 @@ from batchops_tui.cli.common import (
 )
 
 POLL_SECONDS = 0.5
-OK_STATUSES = {UploadStatus.PUBLISHED.value, UploadStatus.PARTIAL.value}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -150,7 +146,7 @@ async def handle_upload(args: argparse.Namespace, cli: Cli) -> int:
         if dispatcher.embedded:
             await dispatcher.wait_idle()
         if args.wait and queued:
-            await _wait(cli, db, actor, queued)
+            await _wait(cli, db, queued)
     finally:
         await dispatcher.close()
         from batchops_core.pipeline.pool import shutdown_pool
@@ -175,18 +171,14 @@ def _embedded(cli: Cli) -> bool:
     return not cli.settings.uses_redis
 
 
-async def _wait(cli: Cli, db: Any, actor: Actor, ids: list[int]) -> None:
-    """Poll the database (the truth) until every upload left queued/processing."""
-    from batchops_core.services.uploads import get_uploads
+async def _wait(cli: Cli, db: Any, ids: list[int]) -> None:
+    """Until every upload is final, whoever processes it (this process, a daemon, another host)."""
+    from batchops_core.services.status import wait_until_final
 
-    deadline = time.monotonic() + cli.settings.worker.job_timeout * max(1, len(ids)) + 60
-    while time.monotonic() < deadline:
-        async with db.unit() as session:
-            infos = await get_uploads(session, actor=actor, upload_ids=ids)
-        if all(i.finished for i in infos):
-            return
-        await asyncio.sleep(POLL_SECONDS)
-    cli.error("gave up waiting; the uploads are still being processed (see `batchops status`).")
+    timeout = cli.settings.worker.job_timeout * max(1, len(ids)) + 60
+    infos = await wait_until_final(db, ids, timeout=timeout, poll=POLL_SECONDS)
+    if not all(i.finished for i in infos):
+        cli.error("gave up waiting; the uploads are still being processed (see `batchops status`).")
 
 
 def _rejected(raw: str, code: str, message: str) -> dict[str, Any]:
@@ -206,7 +198,8 @@ def _rejected(raw: str, code: str, message: str) -> dict[str, Any]:
 def _exit_status(results: list[dict[str, Any]], *, waited: bool) -> int:
     if any(r["status"] in {"rejected", "failed", "duplicate"} for r in results):
         return EXIT_FAILED
-    if waited and any(r["status"] not in OK_STATUSES for r in results):
+    stored = [UploadStatus(r["status"]) for r in results if r["id"] is not None]
+    if waited and any(not status.is_success for status in stored):
         return EXIT_FAILED
     return EXIT_OK
 

@@ -34,7 +34,6 @@ QUEUE_COLUMNS = (
     ("rows", "rows"),
     ("when", "created"),
 )
-DONE = {"published", "partial", "failed", "duplicate"}
 STYLE = {"published": "green", "partial": "yellow", "failed": "bold red", "duplicate": "dim"}
 
 

@@ -19,16 +19,16 @@ from batchops_core.infra.config import Settings
 from batchops_core.infra.db import Database
 from batchops_core.models import Job, JobRun, WorkerHeartbeat
 from batchops_core.permissions import SYSTEM
+from batchops_core.services.status import worker_health
 from batchops_core.services.uploads import intake_file
 from batchops_core.worker.arq_settings import arq_redis_settings, queue_name
-from batchops_daemon.health import check_health
 from tests.daemon.conftest import DaemonProcess, fast_worker, wait_for, write_config
 
 Start = Callable[..., DaemonProcess]
 
 
 async def _alive(db: Database, settings: Settings) -> bool:
-    return (await check_health(db, settings)).healthy
+    return (await worker_health(db, settings)).healthy
 
 
 async def test_sigterm_hands_back_the_running_job_and_exits_0(

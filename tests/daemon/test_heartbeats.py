@@ -12,8 +12,8 @@ from batchops_core.infra.clock import utcnow
 from batchops_core.infra.config import Settings
 from batchops_core.infra.db import Database
 from batchops_core.models import JobRun, WorkerHeartbeat
+from batchops_core.services.status import worker_health
 from batchops_core.worker.heartbeat import Heartbeat, WorkTracker, list_workers, redis_key
-from batchops_daemon.health import check_health
 from tests.daemon.conftest import fast_worker
 
 
@@ -54,14 +54,14 @@ async def test_beat_touches_only_runs_in_hand(db: Database, db_settings: Setting
     assert beats[other] < fresh
     assert row is not None and row.host == "host-a" and row.pid == 101 and row.jobs_running == 1
 
-    health = await check_health(db, settings)
+    health = await worker_health(db, settings)
     assert health.healthy, health.detail
     async with db.unit() as session:
         states = await list_workers(session, settings)
     assert [s.name for s in states if s.alive] == [beat.name]
 
     await beat.stop()
-    health = await check_health(db, settings)
+    health = await worker_health(db, settings)
     assert not health.healthy and "no daemon worker is running" in health.detail
 
 
@@ -71,11 +71,11 @@ async def test_stale_and_embedded_workers_are_not_healthy(
     settings = fast_worker(db_settings)
     embedded = Heartbeat(db, settings, "embedded@host:1", embedded=True)
     await embedded.beat()
-    assert not (await check_health(db, settings)).healthy, "the TUI's worker is not a daemon"
+    assert not (await worker_health(db, settings)).healthy, "the TUI's worker is not a daemon"
     daemon = Heartbeat(db, settings, "daemon@host:2")
     await daemon.beat()
     later = utcnow() + timedelta(seconds=settings.worker.health_interval + 1)
-    health = await check_health(db, settings, now=later)
+    health = await worker_health(db, settings, now=later)
     assert not health.healthy and "daemon@host:2" in health.detail
 
 

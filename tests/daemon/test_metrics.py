@@ -12,13 +12,23 @@ from batchops_core.infra.config import Settings
 from batchops_core.infra.db import Database
 from batchops_core.infra.metrics import Metrics
 from batchops_core.models import JobRun, JobRunStep, Upload
+from batchops_core.services.status import metric_figures
+
+
+async def _refresh(metrics: Metrics, db: Database, settings: Settings) -> None:
+    """What the daemon's metrics loop does: read the figures, then set the gauges."""
+    async with db.unit() as session:
+        figures = await metric_figures(
+            session, settings, after_step=metrics.after_step, after_run=metrics.after_run
+        )
+    metrics.record(figures, queue_depth=7)
 
 
 async def test_metrics_endpoint_reports_database_figures(
     db: Database, db_settings: Settings
 ) -> None:
     metrics = Metrics()
-    await metrics.refresh(db, db_settings, queue_depth=7)  # primes: history is not observed
+    await _refresh(metrics, db, db_settings)  # primes: history is not observed
     async with db.unit() as session:
         upload = Upload(filename="a.csv", sha256="c" * 64, status=UploadStatus.FAILED)
         session.add(upload)
@@ -47,7 +57,7 @@ async def test_metrics_endpoint_reports_database_figures(
                 duration_ms=120.0,
             )
         )
-    await metrics.refresh(db, db_settings, queue_depth=7)
+    await _refresh(metrics, db, db_settings)
     port = metrics.serve("127.0.0.1", 0)
     try:
         body = await asyncio.to_thread(

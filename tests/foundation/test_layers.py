@@ -1,27 +1,35 @@
-"""Arrows only point down: the core never imports Textual, the TUI or the daemon."""
+"""Arrows only point down, statically (import-linter and grimp read the source; no imports run).
 
-import subprocess
-import sys
+The contracts live in pyproject.toml: the core imports neither Textual, the TUI nor the daemon;
+the TUI and the daemon touch no models and no SQLAlchemy of their own (services are the door);
+the pipeline and the infrastructure sit below the services, the worker and the domain packages.
+On top, no two core modules may import each other, directly or round a longer circle, counting
+imports inside functions too (only `if TYPE_CHECKING:` imports are left out).
+"""
+
+from __future__ import annotations
+
 from pathlib import Path
 
+import grimp
 import pytest
+from importlinter.cli import lint_imports
 
-CORE = Path(__file__).resolve().parents[2] / "batchops_core"
-MODULES = sorted(
-    "batchops_core." + ".".join(p.relative_to(CORE).with_suffix("").parts)
-    for p in CORE.rglob("*.py")
-    if p.name != "__init__.py" and "migrations" not in p.parts
-)
+ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("module", MODULES)
-def test_core_module_is_headless(module: str) -> None:
-    code = (
-        f"import sys, {module}; "
-        "bad = [m for m in ('textual', 'batchops_tui', 'batchops_daemon') if m in sys.modules]; "
-        "print(','.join(bad))"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    )
-    assert result.stdout.strip() == "", f"{module} pulls in {result.stdout.strip()}"
+def test_import_contracts_are_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    assert lint_imports(no_cache=True) == 0, "an import contract of pyproject.toml is broken"
+
+
+def test_no_import_circles_among_core_modules() -> None:
+    graph = grimp.build_graph("batchops_core", exclude_type_checking_imports=True, cache_dir=None)
+    modules = {m for m in graph.modules if ".migrations" not in m}
+    circles = set()
+    for module in sorted(modules):
+        for imported in graph.find_modules_directly_imported_by(module) & modules:
+            back = graph.find_shortest_chain(importer=imported, imported=module)
+            if back:
+                circles.add(" -> ".join((module, *back)))
+    assert sorted(circles) == []

@@ -26,12 +26,6 @@ from batchops_core.models import Incident, JobRun, Upload
 from batchops_core.worker.automation.frame import AutomationFailed, AutomationRun, Outcome
 from batchops_core.worker.automation.registry import ArgSpec, automation
 
-TERMINAL_UPLOADS = (
-    UploadStatus.PUBLISHED,
-    UploadStatus.PARTIAL,
-    UploadStatus.FAILED,
-    UploadStatus.DUPLICATE,
-)
 """Uploads the purge may delete: nothing still queued or processing."""
 
 # ------------------------------------------------------------------------------------ backup
@@ -178,7 +172,7 @@ async def purge_old_records(run: AutomationRun, days: int | None = None) -> Outc
             uploads = (
                 await session.scalars(
                     select(Upload).where(
-                        Upload.created_at < cutoff, Upload.status.in_(TERMINAL_UPLOADS)
+                        Upload.created_at < cutoff, Upload.status.in_(UploadStatus.finals())
                     )
                 )
             ).all()
