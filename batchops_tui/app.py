@@ -30,7 +30,7 @@ from batchops_tui.catalogue import ADMIN_SCREENS, ALL_SCREENS, BY_MODE, SCREENS
 if TYPE_CHECKING:
     from batchops_core.infra.db import Database
     from batchops_core.infra.events import Event
-    from batchops_core.session import SignedInSession
+    from batchops_core.signin import SignedInSession
     from batchops_core.worker.dispatcher import Dispatcher
 
 log = logging.getLogger(__name__)
@@ -352,7 +352,7 @@ class BatchOpsApp(App[int]):
     @work(exclusive=True, group="session-check", exit_on_error=False)
     async def verify_session(self) -> bool:
         """End the TUI when an admin disabled the account or its sessions were ended."""
-        from batchops_core.session import still_current
+        from batchops_core.signin import still_current
 
         if self.session is None:
             return False

@@ -254,7 +254,7 @@ async def go_home(app: Any, pilot: Any) -> None:
 
 
 async def measure_screens(settings: Settings, db: Database, label: str) -> None:
-    from batchops_core.session import sign_in
+    from batchops_core.signin import sign_in
     from batchops_tui.app import BatchOpsApp
     from batchops_tui.widgets.common.paged_table import PagedTable
 

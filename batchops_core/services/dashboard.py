@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from batchops_core.cron import next_run_after
 from batchops_core.enums import IncidentStatus, Role, RunStatus, Severity, UploadStatus
 from batchops_core.errors import ValidationFailed
 from batchops_core.infra.clock import utcnow
@@ -156,8 +157,6 @@ async def _worker_health(session: AsyncSession, settings: Settings, now: datetim
 
 def _next_fire(cron: str, tz: str, after: datetime) -> datetime | None:
     """The schedule module's DST-aware computation; a broken line simply has no next firing."""
-    from batchops_core.cron import next_run_after
-
     try:
         return next_run_after(cron, tz, after)
     except (ValidationFailed, ValueError):

@@ -75,6 +75,8 @@ async def retry_upload(
 
 
 async def _run_pipeline(ctx: TaskContext, upload_id: int, stage: Stage | None) -> dict[str, Any]:
+    # Imported on first use: the runner brings the pipeline (pandas, ~0.7 s), which a TUI that
+    # only enqueues on Redis never needs.
     from batchops_core.pipeline.runner import run_upload
 
     ctx.tracker.add_upload(upload_id)

@@ -43,7 +43,7 @@ class LockScreen(ModalScreen[None]):
 
     @work(exclusive=True, group="unlock", exit_on_error=False)
     async def unlock(self, password: str) -> None:
-        from batchops_core.session import unlock
+        from batchops_core.signin import unlock
 
         assert self.bo.session is not None
         await unlock(self.bo.db, self.bo.settings, self.bo.session, password)

@@ -92,7 +92,7 @@ class SignInScreen(Screen[None]):
 
     @work(exclusive=True, group="signin", exit_on_error=False)
     async def sign_in(self, username: str, password: str) -> None:
-        from batchops_core.session import sign_in
+        from batchops_core.signin import sign_in
 
         app: BatchOpsApp = self.app  # type: ignore[assignment]
         await app.ready()

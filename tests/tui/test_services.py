@@ -11,7 +11,7 @@ from batchops_core.enums import Role, Severity
 from batchops_core.errors import AuthenticationFailed, NotFound, PermissionDenied, ValidationFailed
 from batchops_core.permissions import Actor
 from batchops_core.services import dashboard, reports
-from batchops_core.session import sign_in, still_current, unlock
+from batchops_core.signin import sign_in, still_current, unlock
 from tests.conftest import TEST_PASSWORD
 from tests.tui.seed import NOW, seed_activity
 

@@ -27,8 +27,10 @@ from batchops_core.infra import events
 from batchops_core.infra.batching import MicroBatch
 from batchops_core.infra.clock import utcnow
 from batchops_core.infra.db import Database
+from batchops_core.infra.mail import MailError, send_mail
 from batchops_core.models import Incident, Job, JobRun, User
 from batchops_core.worker.automation.registry import body_of
+from batchops_core.worker.retry import TransientError, is_transient
 
 if TYPE_CHECKING:
     from batchops_core.worker.context import TaskContext
@@ -162,8 +164,6 @@ async def run_automation(
     lateness: float | None = None,
 ) -> dict[str, Any]:
     """Run one automation body inside its JobRun; return the run's result as plain data."""
-    from batchops_core.worker.retry import TransientError, is_transient
-
     run_id = await _start_run(ctx, name, job_id, scheduled_for, lateness)
     run = AutomationRun(ctx, run_id, name)
     if lateness is not None and lateness >= 1:
@@ -377,8 +377,6 @@ async def notify_failure(
     if not ctx.settings.smtp.host:
         log.warning("not mailing %s about %r: [smtp] host is not configured", email, subject)
         return []
-    from batchops_core.infra.mail import MailError, send_mail
-
     try:
         await send_mail(ctx.settings, to=[email], subject=subject, text=text)
     except MailError as exc:

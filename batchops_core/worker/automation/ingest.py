@@ -28,6 +28,7 @@ from batchops_core.enums import IncidentStatus, ProcessMode, Role, RunStatus, Up
 from batchops_core.errors import ValidationFailed
 from batchops_core.infra.clock import utcnow
 from batchops_core.infra.db import UnitOfWork
+from batchops_core.infra.mail import send_mail
 from batchops_core.models import (
     Department,
     DepartmentRecord,
@@ -48,6 +49,7 @@ from batchops_core.services.uploads import (
 )
 from batchops_core.worker.automation.frame import AutomationFailed, AutomationRun, Outcome
 from batchops_core.worker.automation.registry import ArgSpec, automation, department_arg
+from batchops_core.worker.retry import TransientError
 
 INGEST_BATCH = 5_000
 
@@ -215,8 +217,6 @@ def _period_start(now: datetime, tz: str, period: str) -> datetime:
 )
 async def send_attendance_reminders(run: AutomationRun, period: str = "week") -> Outcome:
     """Email the members of every active department that has not submitted this period."""
-    from batchops_core.infra.mail import send_mail
-
     _require_smtp(run)
     settings = run.ctx.settings
     since = _period_start(utcnow(), settings.timezone, period)
@@ -310,8 +310,6 @@ async def _digest_figures(session: UnitOfWork, since: datetime) -> dict[str, Any
 @automation("Email admins the day's runs, failures, open incidents and MTTR.")
 async def send_system_status_digest(run: AutomationRun) -> Outcome:
     """Email admins today's runs by status, failures, open incidents and the 30-day MTTR."""
-    from batchops_core.infra.mail import send_mail
-
     _require_smtp(run)
     settings = run.ctx.settings
     since = _period_start(utcnow(), settings.timezone, "day")
@@ -352,8 +350,6 @@ async def send_system_status_digest(run: AutomationRun) -> Outcome:
 
 
 def _download(url: str, limit: int, timeout: float) -> tuple[bytes, str]:
-    from batchops_core.worker.retry import TransientError
-
     request = urllib.request.Request(url, headers={"User-Agent": "BatchOps fetch_url"})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
