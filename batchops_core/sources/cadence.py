@@ -33,6 +33,13 @@ class CalendarSpan:
         return self.starts_on <= day <= self.ends_on
 
 
+def today(tz: str) -> date:
+    """Today's date where the school is (the deployment's timezone), not the host's."""
+    from batchops_core.infra.clock import utcnow
+
+    return utcnow().astimezone(ZoneInfo(tz)).date()
+
+
 def check_cron(line: str) -> None:
     if not croniter.is_valid(line.strip()) or len(line.split()) != 5:
         raise ValidationFailed(

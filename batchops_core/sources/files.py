@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, select
 
@@ -31,6 +30,7 @@ from batchops_core.infra.db import Database
 from batchops_core.models import Department, Upload
 from batchops_core.permissions import SYSTEM
 from batchops_core.sources import http
+from batchops_core.sources.cadence import today as local_today
 from batchops_core.sources.jobstate import claim, ensure_job, finish
 from batchops_core.sources.models import (
     JobStatus,
@@ -69,7 +69,7 @@ def plan_config(source_name: str, config: dict[str, Any]) -> dict[str, Any]:
 
 
 def today(settings: Settings) -> date:
-    return utcnow().astimezone(ZoneInfo(settings.timezone)).date()
+    return local_today(settings.timezone)
 
 
 async def _link_uploads(

@@ -213,3 +213,38 @@ async def query_page(
         last = rows[-1]
         cursor = (last.source_id, last.day.isoformat(), last.key, last.id)
     return RecordPage(items, cursor)
+
+
+async def query_records(
+    uow: AsyncSession,
+    *,
+    actor: Any,
+    source: str | None = None,
+    start: date | None = None,
+    end: date | None = None,
+    where: list[tuple[str, str]] | None = None,
+    after: tuple[int, str, str, int] | None = None,
+    limit: int = 1000,
+) -> RecordPage:
+    """One page of records (VIEW_SOURCES); pass the page's `after` to get the next one."""
+    from sqlalchemy import func
+
+    from batchops_core.permissions import Action, require
+
+    require(actor, Action.VIEW_SOURCES)
+    query = select(Source.id, Source.name)
+    if source:
+        text = source.strip()
+        query = query.where(
+            Source.id == int(text) if text.isdigit() else func.lower(Source.name) == text.lower()
+        )
+    names = {int(i): str(n) for i, n in await uow.execute(query)}
+    if source and not names:
+        raise NotFound(f"there is no source named {source!r}.")
+    if start and end and end < start:
+        raise ValidationFailed(f"--to {end} is before --from {start}.")
+    if not names:
+        return RecordPage([], None)
+    return await query_page(
+        uow, source_ids=names, start=start, end=end, where=where or [], after=after, limit=limit
+    )

@@ -21,6 +21,7 @@ from batchops_core.infra.config import Settings
 from batchops_core.infra.db import Database
 from batchops_core.permissions import Action, Actor, require
 from batchops_core.sources import alerts
+from batchops_core.sources.cadence import today
 from batchops_core.sources.jobstate import ensure_job
 from batchops_core.sources.models import JobStatus, Source, SourceJob, SourceKind
 from batchops_core.sources.service import JobInfo, get_jobs, load_source, source_event
@@ -109,7 +110,7 @@ async def _sync_database(db: Database, settings: Settings, source_id: int, name:
     try:
         result = await sync_database(db, source_id)
     except BatchOpsError as exc:
-        await record_failure(db, settings, source_id, str(exc), utcnow().date())
+        await record_failure(db, settings, source_id, str(exc), today(settings.timezone))
         return SyncReport(name, SourceKind.DATABASE, error=str(exc))
     await record_success(db, source_id, f"{result.rows} rows up to id {result.last_synced_id}")
     async with db.unit() as uow:
@@ -163,7 +164,7 @@ async def sync_source(
         source_id=source_id,
         name=source_name,
         kind=kind,
-        days=days or [utcnow().date()],
+        days=days,
         force=force,
         wait=wait,
         dispatcher=dispatcher,

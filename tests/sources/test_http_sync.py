@@ -211,4 +211,5 @@ async def test_the_rate_limit_spaces_requests(
     # per day: pos 1 = list + the chosen file, pos 2 = list + both files (counted)
     assert len(file_server.times) == 5 * 3
     # 20/s: one request start per 50 ms (the server sees arrivals, so allow scheduling jitter)
-    assert file_server.times[-1] - file_server.times[0] >= 14 * 0.05 * 0.9 and min(gaps) > 0.02
+    assert file_server.times[-1] - file_server.times[0] >= 14 * 0.05 * 0.8
+    assert sorted(gaps)[len(gaps) // 2] >= 0.04  # the median gap, robust to one late thread
