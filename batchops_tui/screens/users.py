@@ -3,6 +3,7 @@ unlock, force a password reset; and the audit log (`l`), filterable and paginate
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
@@ -11,6 +12,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import TabbedContent, TabPane
 
+from batchops_core import accounts
 from batchops_core.enums import Role
 from batchops_core.permissions import Action
 from batchops_core.services.pagination import Page
@@ -210,7 +212,7 @@ class UsersScreen(BaseScreen):
                     options=ROLE_OPTIONS,
                 )
             ],
-            lambda v: self.write("set_role", user.username, role=Role(v["role"])),
+            lambda v: self.write(accounts.set_role, user.username, role=Role(v["role"])),
             submit="Change role",
         )
 
@@ -223,7 +225,7 @@ class UsersScreen(BaseScreen):
             f"{verb} {user.username}?",
             f"{verb} the account {user.username}?"
             + (" Its open sessions end." if user.active else ""),
-            lambda: self.write("set_active", user.username, active=not user.active),
+            lambda: self.write(accounts.set_active, user.username, active=not user.active),
             confirm=verb,
         )
 
@@ -233,7 +235,7 @@ class UsersScreen(BaseScreen):
             self.confirm(
                 "Unlock?",
                 f"Lift the sign-in lockout of {user.username}?",
-                lambda: self.write("unlock_user", user.username),
+                lambda: self.write(accounts.unlock_user, user.username),
                 confirm="Unlock",
             )
 
@@ -249,11 +251,12 @@ class UsersScreen(BaseScreen):
             )
 
     @work(exclusive=True, group="write-users", exit_on_error=False)
-    async def write(self, service: str, username: str, **kwargs: Any) -> None:
-        from batchops_core import accounts
-
-        await self.call(getattr(accounts, service), username=username, **kwargs)
-        self.notify(f"{username}: {service.replace('_', ' ')} done.", title="Users", markup=False)
+    async def write(
+        self, service: Callable[..., Awaitable[object]], username: str, **kwargs: Any
+    ) -> None:
+        await self.call(service, username=username, **kwargs)
+        done = service.__name__.replace("_", " ")
+        self.notify(f"{username}: {done} done.", title="Users", markup=False)
         self.reload()
 
     @work(exclusive=True, group="write-users", exit_on_error=False)
