@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import os
 import re
 import shutil
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
     from batchops_core.pipeline.plans import Plan
 
 MANUAL = "manual"
+log = logging.getLogger(__name__)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._ -]+")
 
@@ -411,9 +413,17 @@ async def record_upload(
         )
     )
     if dispatcher is not None and info.status is UploadStatus.QUEUED:
-        upload_id = info.id
-        uow.after_commit(lambda: dispatcher.process_upload(upload_id))
+        uow.after_commit(lambda: _enqueue(dispatcher, info.id))
     return info
+
+
+async def _enqueue(dispatcher: Enqueuer, upload_id: int) -> None:
+    """Hand a committed upload to the queue; if the queue is down it stays `queued`, where the
+    sweeper and `batchops-daemon --once` find it, so intake itself does not fail."""
+    try:
+        await dispatcher.process_upload(upload_id)
+    except Exception as exc:
+        log.warning("upload %s stays queued: the queue did not take it (%s)", upload_id, exc)
 
 
 async def _published_twin(uow: UnitOfWork, sha256: str, department: str) -> int | None:
