@@ -108,7 +108,7 @@ class BatchOpsApp(App[int]):
         UI thread and after the first frame (`on_ready`), is what lets the sign-in screen appear
         about as fast as an empty Textual app.
         """
-        from batchops_core import accounts, session  # noqa: F401 - imported for sign-in
+        from batchops_core import accounts, signin  # noqa: F401 - imported for sign-in
         from batchops_core.infra import events, migrate  # noqa: F401
         from batchops_core.infra.db import open_database
 
