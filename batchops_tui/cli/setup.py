@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 async def migrate_command(args: argparse.Namespace, cli: Cli) -> int:
-    if args.new is not None:
+    if getattr(args, "new", None) is not None:  # `init` runs this with its own arguments
         return await new_migration_command(args, cli)
     db = await cli.database(check_schema=False)
     await db.check()
