@@ -31,6 +31,10 @@ class Action(StrEnum):
     EDIT_SOURCES = "create or edit sources"
     RUN_SOURCES = "sync sources"
     EDIT_CALENDAR = "edit the school calendar"
+    MANAGE_DEPARTMENTS = "create or edit departments"
+    MANAGE_KNOWN_ERRORS = "create, edit or test known errors"
+    CANCEL_WORK = "cancel queued or running work"
+    SEND_REPORTS = "send reports by mail"
 
 
 _ALL = frozenset(Role)
@@ -56,6 +60,10 @@ MATRIX: dict[Action, frozenset[Role]] = {
     Action.EDIT_SOURCES: _ADMIN,
     Action.RUN_SOURCES: _STAFF,
     Action.EDIT_CALENDAR: _ADMIN,
+    Action.MANAGE_DEPARTMENTS: _ADMIN,
+    Action.MANAGE_KNOWN_ERRORS: _ADMIN,
+    Action.CANCEL_WORK: _STAFF,
+    Action.SEND_REPORTS: _STAFF,
 }
 
 
