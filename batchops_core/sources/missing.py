@@ -54,13 +54,15 @@ def partitions_of(source: Source) -> list[str]:
     return [""]
 
 
-def _window(source: Source, start: date | None, end: date | None, today: date) -> tuple[date, date]:
+def _window(
+    source: Source, start: date | None, end: date | None, today: date, days: int = DEFAULT_DAYS
+) -> tuple[date, date]:
     last = end or today - timedelta(days=1)
     if start is not None:
         return start, last
     floor = source.config.get("expected_from")
     first = date.fromisoformat(floor) if floor else source.created_at.date()
-    return max(first, last - timedelta(days=DEFAULT_DAYS - 1)), last
+    return max(first, last - timedelta(days=days - 1)), last
 
 
 async def find_missing(
@@ -71,8 +73,10 @@ async def find_missing(
     source: str | None = None,
     start: date | None = None,
     end: date | None = None,
+    days: int = DEFAULT_DAYS,
 ) -> list[MissingDay]:
-    """Missing days, grouped by source and partition, oldest first."""
+    """Missing days, grouped by source and partition, oldest first. Without `start`, the
+    window is the last `days` days, never before the source's `expected_from` or creation."""
     require(actor, Action.VIEW_SOURCES)
     if source:
         sources = [await load_source(uow, source)]
@@ -84,7 +88,7 @@ async def find_missing(
     today = utcnow().astimezone(ZoneInfo(settings.timezone)).date()
     out: list[MissingDay] = []
     for src in sources:
-        first, last = _window(src, start, end, today)
+        first, last = _window(src, start, end, today, days)
         days = expected_days(
             src.config.get("cadence", "school days"), first, last, spans, settings.timezone
         )

@@ -213,3 +213,35 @@ async def test_the_rate_limit_spaces_requests(
     # 20/s: one request start per 50 ms (the server sees arrivals, so allow scheduling jitter)
     assert file_server.times[-1] - file_server.times[0] >= 14 * 0.05 * 0.8
     assert sorted(gaps)[len(gaps) // 2] >= 0.04  # the median gap, robust to one late thread
+
+
+async def test_without_waiting_the_upload_hook_completes_the_job(
+    db: Database,
+    db_settings: Settings,
+    users: Users,
+    file_server: FileServer,
+    dispatcher: Dispatcher,
+) -> None:
+    from batchops_core.sources.files import on_upload_finished
+    from batchops_core.sources.health import settle_processing
+
+    await _add(db, users, file_server)
+    serve_day(file_server, DAY)
+    report = await sync_source(
+        db,
+        db_settings,
+        actor=users[Role.ADMIN].actor,
+        name="Branch files",
+        days=[DAY],
+        wait=False,
+        dispatcher=dispatcher,
+    )
+    assert {j.status for j in report.jobs} == {JobStatus.PROCESSING}
+    await dispatcher.wait_idle()  # the pipeline ran; nobody has stored records yet
+    assert await _records(db, DAY) == {}
+    async with db.unit() as uow:
+        first = await uow.scalar(select(SourceUpload.upload_id).order_by(SourceUpload.upload_id))
+    assert await on_upload_finished(db, db_settings, first) is JobStatus.SUCCEEDED
+    assert await on_upload_finished(db, db_settings, 10_000) is None  # not a source's upload
+    assert await settle_processing(db, db_settings) == {"succeeded": 1}
+    assert len((await _records(db, DAY))["pos=2"]) == 4
