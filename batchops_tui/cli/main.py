@@ -13,19 +13,19 @@ that each module registers exactly the names the table gives it.
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import os
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from types import ModuleType
-from typing import TYPE_CHECKING
+from types import ModuleType, SimpleNamespace
+from typing import TYPE_CHECKING, Any
 
 from batchops_core.errors import BatchOpsError
-from batchops_core.version import VersionAction
 
 if TYPE_CHECKING:
+    import argparse
+
     from batchops_core.infra.config import Settings
 
 EXIT_FAILED = 1
@@ -94,6 +94,10 @@ def load_group(module: str) -> ModuleType:
 def build_parser(modules: Iterable[str] | None = None) -> argparse.ArgumentParser:
     """The parser with the given command modules registered (None: all of them, for completion
     scripts); every other command is listed by name and help only, from the table."""
+    import argparse
+
+    from batchops_core.version import VersionAction
+
     parser = argparse.ArgumentParser(
         prog="batchops",
         description="BatchOps, the batch-operations control room. Without a command: the TUI.",
@@ -114,9 +118,11 @@ def build_parser(modules: Iterable[str] | None = None) -> argparse.ArgumentParse
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    command = chosen_command(argv)
-    parser = build_parser([command.module] if command else [])
-    args = parser.parse_args(argv)
+    if argv:
+        command = chosen_command(argv)
+        args: Any = build_parser([command.module] if command else []).parse_args(argv)
+    else:  # bare `batchops`: the TUI, without building (or importing) a parser
+        args = SimpleNamespace(config=None)
     if getattr(args, "without_settings", None):  # e.g. `completion`: needs no configuration
         return int(args.without_settings(args))
     from batchops_core.infra.config import load_settings
@@ -138,7 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return _run_command(args, settings)
 
 
-def _run_command(args: argparse.Namespace, settings: Settings) -> int:
+def _run_command(args: Any, settings: Settings) -> int:
     import asyncio
 
     from batchops_tui.cli.common import Cli
