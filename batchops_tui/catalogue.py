@@ -31,6 +31,7 @@ SCREENS: tuple[ScreenSpec, ...] = (
     ScreenSpec("4", "issues", "Issues", "issues", "IssuesScreen", "incident queue and RCA"),
     ScreenSpec("5", "reports", "Reports", "reports", "ReportsScreen", "published reports"),
     ScreenSpec("6", "schedules", "Schedules", "schedules", "SchedulesScreen", "cron jobs"),
+    ScreenSpec("7", "sources", "Sources", "sources", "SourcesScreen", "external data, missing days"),
 )
 ADMIN_SCREENS: tuple[ScreenSpec, ...] = (
     ScreenSpec("u", "users", "Users", "users", "UsersScreen", "user administration (admins)"),

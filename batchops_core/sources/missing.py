@@ -159,3 +159,54 @@ async def run_missing(
             )
         )
     return missing, reports
+
+
+@dataclass(frozen=True)
+class GridRow:
+    """One line of the missing-data grid: a source's partition and its state per day."""
+
+    source: str
+    partition: str
+    cells: dict[date, str]
+    """`ok`, `missing`, a job status (`failed`, `processing`, …), or `-` when not expected."""
+
+
+async def missing_grid(
+    uow: UnitOfWork, *, actor: Actor, settings: Settings, days: int = 10, end: date | None = None
+) -> tuple[list[date], list[GridRow]]:
+    """Sources × the last `days` days up to `end` (yesterday by default), for the heat map."""
+    require(actor, Action.VIEW_SOURCES)
+    last = end or utcnow().astimezone(ZoneInfo(settings.timezone)).date() - timedelta(days=1)
+    first = last - timedelta(days=max(1, days) - 1)
+    columns = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+    spans = await calendar.spans(uow)
+    sources = list(
+        await uow.scalars(select(Source).where(Source.enabled.is_(True)).order_by(Source.name))
+    )
+    rows: list[GridRow] = []
+    for src in sources:
+        wanted = set(
+            expected_days(
+                src.config.get("cadence", "school days"), first, last, spans, settings.timezone
+            )
+        )
+        states = {
+            (p, d): str(s)
+            for p, d, s in await uow.execute(
+                select(SourceJob.partition, SourceJob.day, SourceJob.status).where(
+                    SourceJob.source_id == src.id, SourceJob.day >= first, SourceJob.day <= last
+                )
+            )
+        }
+        for partition in partitions_of(src):
+            cells = {}
+            for day in columns:
+                state = states.get((partition, day))
+                if state == JobStatus.SUCCEEDED:
+                    cells[day] = "ok"
+                elif day not in wanted:
+                    cells[day] = "-"
+                else:
+                    cells[day] = state or "missing"
+            rows.append(GridRow(src.name, partition, cells))
+    return columns, rows
