@@ -2,9 +2,10 @@
 
 A run finds week-off and holiday days sandwiched between two absences (`rules.awo_targets`),
 marks them A and records every change (employee, day, before, after) in one correction run.
-A recompute keeps the correction while the computed status is still its `before`
-(`store.apply_corrections`). `revert_awo` deactivates the run's changes and puts each day back
-to its computed status, which is the status before the run: nothing else is touched.
+The status itself is written by recomputing the changed days with the run's corrections laid
+over them (`daywrite.overlay_corrections`, as every later recompute does while the computed
+status is still the correction's `before`). `revert_awo` deactivates the run's changes and
+recomputes the same days, which puts back the status before the run: nothing else is touched.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import select
 
 from batchops_core import audit
-from batchops_core.attendance.days import date_range
+from batchops_core.attendance.days import date_range, recompute_days
 from batchops_core.attendance.enums import CorrectionKind, DayStatus
 from batchops_core.attendance.models import AttendanceDay, Correction, CorrectionRun, Employee
 from batchops_core.attendance.rules import awo_targets
@@ -114,7 +115,7 @@ async def correct_awo(
     )
     uow.add(run)
     await uow.flush()
-    changes = 0
+    keys: set[tuple[int, date]] = set()
     for employee_days in by_employee.values():
         for day in _targets(employee_days, first, last):
             uow.add(
@@ -127,11 +128,10 @@ async def correct_awo(
                     active=True,
                 )
             )
-            day.status = DayStatus.ABSENT
-            day.flags = [*[f for f in day.flags or [] if f != "awo"], "awo"]
-            changes += 1
-    run.changes = changes
+            keys.add((day.employee_id, day.day))
+    run.changes = changes = len(keys)
     await uow.flush()
+    await recompute_days(uow, keys)  # the overlay writes A, the flag and the row's digest
     audit.record(
         uow,
         actor=actor,
@@ -163,14 +163,8 @@ async def revert_awo(uow: UnitOfWork, *, actor: Actor, run_id: int) -> Correctio
     ).all()
     for change in changes:
         change.active = False
-        day = await uow.scalar(
-            select(AttendanceDay).where(
-                AttendanceDay.employee_id == change.employee_id, AttendanceDay.day == change.day
-            )
-        )
-        if day is not None:
-            day.status = day.computed_status
-            day.flags = [f for f in day.flags or [] if f != "awo"]
+    await uow.flush()
+    await recompute_days(uow, {(c.employee_id, c.day) for c in changes})
     run.reverted_at, run.reverted_by = utcnow(), actor.username[:64]
     await uow.flush()
     audit.record(

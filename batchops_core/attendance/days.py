@@ -14,8 +14,8 @@ from datetime import date, timedelta
 from sqlalchemy import func, select
 
 from batchops_core import audit
+from batchops_core.attendance import daywrite, store
 from batchops_core.attendance import processing as PR
-from batchops_core.attendance import store
 from batchops_core.attendance.employees import find_employee
 from batchops_core.attendance.models import AttendanceDay, Employee
 from batchops_core.attendance.views import DayInfo, ProcessResult, parse_date, updated
@@ -45,16 +45,16 @@ def date_range(date_from: str | date | None, date_to: str | date | None) -> tupl
 
 async def compute(
     uow: UnitOfWork, first: date, last: date, ids: Collection[int] | None
-) -> tuple[PR.EmployeeArrays, dict]:
+) -> tuple[PR.EmployeeArrays, daywrite.DayTable]:
     emp = await store.load_employees(uow, first, last, ids)
     punches = await store.load_punches(uow, emp, first, last)
     holiday, festival = await store.load_holidays(uow, first, last)
     out = PR.compute_days(
         emp, punches, PR.day_number(first), PR.day_number(last), holiday, festival
     )
-    values = store.day_values(out, emp)
-    await store.apply_corrections(uow, values, first, last)
-    return emp, values
+    table = daywrite.table_of(out, emp)
+    await daywrite.overlay_corrections(uow, table, first, last)
+    return emp, table
 
 
 async def process_attendance(
@@ -69,13 +69,13 @@ async def process_attendance(
     require(actor, Action.CORRECT_ATTENDANCE)
     first, last = date_range(date_from, date_to)
     ids = [(await find_employee(uow, employee)).id] if employee else None
-    emp, values = await compute(uow, first, last, ids)
-    inserted, changed, deleted = await store.write_days(uow, values, first, last, ids)
+    emp, table = await compute(uow, first, last, ids)
+    inserted, changed, deleted = await daywrite.write_days(uow, table, first, last, ids)
     result = ProcessResult(
         date_from=first,
         date_to=last,
         employees=len(emp.ids),
-        days=len(values),
+        days=len(table.out),
         inserted=inserted,
         updated=changed,
         deleted=deleted,
@@ -86,7 +86,7 @@ async def process_attendance(
         action="attendance.process",
         target_type="attendance",
         target_name=employee or "all employees",
-        detail=f"{first}..{last}: {len(values)} days, {inserted} new, {changed} changed, "
+        detail=f"{first}..{last}: {len(table.out)} days, {inserted} new, {changed} changed, "
         f"{deleted} removed",
     )
     if result.changed:
@@ -112,9 +112,9 @@ async def recompute_days(uow: UnitOfWork, keys: Collection[tuple[int, date]]) ->
         return 0
     first, last = min(d for _, d in existing), max(d for _, d in existing)
     touched = sorted({e for e, _ in existing})
-    _, values = await compute(uow, first, last, touched)
-    inserted, changed, deleted = await store.write_days(
-        uow, values, first, last, touched, only=existing
+    _, table = await compute(uow, first, last, touched)
+    inserted, changed, deleted = await daywrite.write_days(
+        uow, table, first, last, touched, only=existing
     )
     if inserted + changed + deleted:
         uow.emit(updated("days", None, "recomputed", days=len(existing)))

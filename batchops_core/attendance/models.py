@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Date,
     DateTime,
     ForeignKey,
@@ -138,6 +139,8 @@ class AttendanceDay(Base):
     pairs: Mapped[list[Any]] = mapped_column(JSON, default=list)
     """[["HH:MM", "HH:MM", minutes], …] up to 10 (times may pass midnight: "25:10")."""
     pair_minutes: Mapped[int] = mapped_column(Integer, default=0)
+    digest: Mapped[int] = mapped_column(BigInteger, default=0)
+    """A digest of the stored values: a recompute rewrites only rows whose digest changed."""
     computed_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -210,8 +210,11 @@ async def test_awo_correction_and_exact_revert(db: Database, users: Users) -> No
     assert run.changes == len(run.items) > 0
     sat = await _day(db, users, "E1", "2026-11-07")
     assert sat["status"] == "A" and "awo" in sat["flags"]
-    async with db.unit() as uow:  # a recompute keeps the correction
-        await days.process_attendance(uow, actor=mod, date_from="2026-11-01", date_to="2026-11-30")
+    async with db.unit() as uow:  # a recompute keeps the correction and has nothing to write
+        again = await days.process_attendance(
+            uow, actor=mod, date_from="2026-11-01", date_to="2026-11-30"
+        )
+    assert again.changed == 0
     assert (await _day(db, users, "E1", "2026-11-07"))["status"] == "A"
     async with db.unit() as uow:  # a second run finds nothing left to change
         second = await corrections.correct_awo(

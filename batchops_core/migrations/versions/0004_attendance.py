@@ -175,6 +175,7 @@ def upgrade() -> None:
         sa.Column("flags", sa.JSON(), nullable=False),
         sa.Column("pairs", sa.JSON(), nullable=False),
         sa.Column("pair_minutes", sa.Integer(), nullable=False),
+        sa.Column("digest", sa.BigInteger(), nullable=False),
         sa.Column("computed_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["employee_id"], ["attendance_employees.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
