@@ -19,6 +19,8 @@ class UploadStatus(StrEnum):
     """Published with quarantined rows and a fix-list."""
     FAILED = "failed"
     DUPLICATE = "duplicate"
+    CANCELLED = "cancelled"
+    """Stopped by a person before it was published (`batchops upload cancel`)."""
 
     @property
     def is_final(self) -> bool:
@@ -36,7 +38,13 @@ class UploadStatus(StrEnum):
 
 
 _FINAL_UPLOAD = frozenset(
-    {UploadStatus.PUBLISHED, UploadStatus.PARTIAL, UploadStatus.FAILED, UploadStatus.DUPLICATE}
+    {
+        UploadStatus.PUBLISHED,
+        UploadStatus.PARTIAL,
+        UploadStatus.FAILED,
+        UploadStatus.DUPLICATE,
+        UploadStatus.CANCELLED,
+    }
 )
 
 

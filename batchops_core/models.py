@@ -92,6 +92,12 @@ class Department(Timestamped, Base):
     description: Mapped[str] = mapped_column(Text, default="")
     contact_email: Mapped[str] = mapped_column(String(254), default="")
     required_columns: Mapped[list[Any] | None] = mapped_column(JSON)
+    key_column: Mapped[str | None] = mapped_column(String(64), default="student_id")
+    """The column that identifies a row (checked for blanks, format, repeats); None: no key."""
+    gradebook: Mapped[bool] = mapped_column(default=False)
+    """Held to the gradebook rule: the key plus at least one numeric score column."""
+    aliases: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    """Header names in this department's exports → BatchOps names (`roll_no` → `student_id`)."""
     active: Mapped[bool] = mapped_column(default=True)
     last_ingested_at: Mapped[datetime | None]
     last_ingested_record_id: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -48,6 +48,7 @@ from batchops_core.models import Department, JobRun, JobRunStep, Upload, User
 from batchops_core.pipeline.errors import StageError
 from batchops_core.pipeline.isolation import run_stage_isolated
 from batchops_core.pipeline.limits import ParseLimits
+from batchops_core.pipeline.profile import ValidationProfile
 from batchops_core.pipeline.stages import StageContext, StageOutcome, make_context
 
 log = logging.getLogger(__name__)
@@ -245,7 +246,7 @@ async def _context(session: AsyncSession, settings: Settings, upload: Upload) ->
         source=upload.source or "manual",
         mode=str(upload.process_mode or ProcessMode.TRANSFORM),
         config=dict(upload.process_config or {}),
-        department_columns=list(department.required_columns or []) if department else None,
+        profile=ValidationProfile.of(department) if department else None,
         uploaded_at=created.strftime("%Y-%m-%d %H:%M UTC") if created else "",
         uploader=uploader,
     )

@@ -25,6 +25,7 @@ from batchops_core.infra.config import Settings
 from batchops_core.pipeline import errors as E
 from batchops_core.pipeline.atomic import copy_atomic, write_atomic
 from batchops_core.pipeline.errors import StageError
+from batchops_core.pipeline.profile import ValidationProfile
 from batchops_core.pipeline.workdir import load_frame, load_note, save_frame, save_note
 
 REPORT_TITLE = "BatchOps report"
@@ -112,10 +113,12 @@ def make_context(
     mode: str = "transform",
     config: dict[str, Any] | None = None,
     department_columns: list[str] | None = None,
+    profile: ValidationProfile | None = None,
     uploaded_at: str = "",
     uploader: str = "",
 ) -> StageContext:
-    """Build a stage context from the settings and an upload's fields."""
+    """Build a stage context from the settings and an upload's fields; `profile` is the
+    department's validation profile (None: manual uploads, or no department row)."""
     from batchops_core.pipeline.validate import requirements
 
     config = dict(config or {})
@@ -124,7 +127,11 @@ def make_context(
         configured=settings.pipeline.required_columns,
         department_columns=department_columns,
         key=config.get("key"),
+        profile=profile,
     )
+    aliases = dict(settings.pipeline.column_aliases)
+    if profile is not None:
+        aliases.update(profile.aliases)
     storage = settings.storage_path
     return StageContext(
         upload_id=upload_id,
@@ -135,7 +142,7 @@ def make_context(
         source=source,
         mode=mode,
         config=config,
-        aliases=dict(settings.pipeline.column_aliases),
+        aliases=aliases,
         required_columns=req.columns,
         gradebook=req.gradebook,
         key=req.key,

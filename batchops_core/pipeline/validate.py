@@ -2,10 +2,13 @@
 
 Which columns are required (see `requirements()`):
 
-* an explicit list (per department in `[pipeline.required_columns]`, else the department's own
-  `required_columns`) is enforced exactly;
-* a named department without a list gets the gradebook default: an identifier (`student_id`) and
-  at least one numeric score column;
+* a list in `[pipeline.required_columns]` for the source is enforced exactly (a legacy override);
+* otherwise the department's validation profile decides (`pipeline/profile.py`, edited with
+  `batchops department edit`): its required columns plus its key column, and, for a gradebook,
+  at least one numeric score column. A department that is not a gradebook (the Library's loans)
+  is never held to the score rule;
+* a named source with no department row gets the gradebook default: an identifier (`student_id`)
+  and at least one numeric score column;
 * an upload from `manual` / no department is not assumed to be a gradebook — a crosswalk, an
   attendance export or a PDF table is still publishable. Its key is `student_id` when present.
 
@@ -28,6 +31,7 @@ import pyarrow.compute as pc
 from batchops_core.enums import Stage
 from batchops_core.pipeline import errors as E
 from batchops_core.pipeline.errors import StageError
+from batchops_core.pipeline.profile import ValidationProfile
 from batchops_core.pipeline.standardize import ROW
 
 V = Stage.VALIDATE
@@ -61,6 +65,7 @@ def requirements(
     configured: dict[str, list[str]] | None = None,
     department_columns: list[str] | None = None,
     key: str | None = None,
+    profile: ValidationProfile | None = None,
 ) -> Requirements:
     """Resolve what a file from `source` must contain (see the module docstring)."""
     from batchops_core.pipeline.columns import normalize_name
@@ -69,6 +74,12 @@ def requirements(
     if explicit is None:
         lowered = {k.lower(): v for k, v in (configured or {}).items()}
         explicit = lowered.get(source.lower())
+    if explicit is None and profile is not None:
+        key_name = normalize_name(key or profile.key_column) if key or profile.key_column else None
+        columns = [normalize_name(c) for c in profile.required_columns]
+        if key_name and key_name not in columns:
+            columns.insert(0, key_name)
+        return Requirements(tuple(columns), profile.gradebook, key_name)
     if explicit is None and department_columns:
         explicit = list(department_columns)
     key_name = normalize_name(key) if key else KEY
@@ -114,8 +125,8 @@ def check_columns(frame: pd.DataFrame, schema: dict[str, str], req: Requirements
                 E.MISSING_COLUMN,
                 "required column 'score' not found: a gradebook needs at least one numeric score "
                 f"column; the file has: {', '.join(columns[:30])}",
-                hint="Check that score columns hold plain numbers, or upload with source 'manual' "
-                "if this is not a gradebook.",
+                hint="Check that score columns hold plain numbers; if this department's files are "
+                "not gradebooks, say so: batchops department edit NAME --no-gradebook.",
                 column="score",
                 details={"columns": columns},
             )
