@@ -15,6 +15,7 @@ lines) is re-joined with a space.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import re
 import time
 from collections import Counter
@@ -274,7 +275,10 @@ def _parse_parallel(path: Path, n: int, processes: int) -> list[tuple[list[dict[
     ranges = [(str(path), s, min(s + step, n)) for s in range(0, n, step)]
     try:
         with ProcessPoolExecutor(
-            max_workers=processes, mp_context=_page_context(), initializer=die_with_parent
+            max_workers=processes,
+            mp_context=_page_context(),
+            initializer=die_with_parent,
+            initargs=(os.getpid(),),
         ) as pool:
             return list(pool.map(_parse_range, *zip(*ranges, strict=True)))
     except BrokenProcessPool:

@@ -7,6 +7,11 @@ SIGKILL when its parent dies (PR_SET_PDEATHSIG; with the forkserver start method
 fork server, which exits as soon as the daemon's end of its pipe closes), and a watch thread ends
 it when its parent changes or the daemon's process is gone — also covering systems without prctl.
 A SIGKILLed daemon would otherwise leave 500–800 MB pool processes running for minutes.
+
+The watch on the daemon itself is needed: every child of a fork server holds the server's "alive"
+pipe open (so that it may start processes of its own), so the server outlives its client as long
+as one child lives, and the children's parent — the server — never dies. Watching the owner
+breaks that circle: children end, then the server sees EOF and ends.
 """
 
 from __future__ import annotations
@@ -39,6 +44,14 @@ def _set_pdeathsig() -> bool:
 
 
 def _alive(pid: int) -> bool:
+    """True while `pid` runs (a zombie, dead but not yet reaped, counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except FileNotFoundError:
+        return False
+    except (OSError, IndexError):
+        pass  # no /proc: ask the kernel whether the pid exists
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
