@@ -198,6 +198,11 @@ async def _department(session: UnitOfWork, source: str) -> tuple[str, int | None
         raise ValidationFailed(
             f"unknown department {source!r}; use one of: {', '.join(names)} (or 'manual')."
         )
+    if not row.active:
+        raise ValidationFailed(
+            f"the department {row.name} is deactivated and takes no new files; an admin can "
+            f"activate it again (batchops department activate '{row.name}')."
+        )
     return row.name, row.id
 
 
