@@ -173,15 +173,17 @@ def day_info(row: AttendanceDay, code: str, name: str, department: str) -> DayIn
 
 
 async def absentees(
-    uow: UnitOfWork, *, actor: Actor, day: str | date | None = None
+    uow: UnitOfWork, *, actor: Actor, day: str | date | None = None, missing: bool = True
 ) -> list[DayInfo]:
-    """Absent (A) and missing-punch (MP) days of one date (default yesterday), by department."""
+    """Absent (A) and, with `missing`, missing-punch (MP) days of one date (default
+    yesterday), by department. During the day itself MP means "came in", so leave it out."""
     require(actor, Action.VIEW_ATTENDANCE)
     when = parse_date(day, "--date") if day else utcnow().date() - timedelta(days=1)
+    wanted = ["A", "MP"] if missing else ["A"]
     rows = await uow.execute(
         select(AttendanceDay, Employee.code, Employee.name, Employee.department)
         .join(Employee, Employee.id == AttendanceDay.employee_id)
-        .where(AttendanceDay.day == when, AttendanceDay.status.in_(["A", "MP"]))
+        .where(AttendanceDay.day == when, AttendanceDay.status.in_(wanted))
         .order_by(Employee.department, Employee.code)
     )
     return [day_info(d, code, name, dept) for d, code, name, dept in rows]

@@ -52,12 +52,12 @@ def _text(department: str, day: date, rows: list[DayInfo]) -> str:
 
 
 async def absentee_mails(
-    uow: UnitOfWork, *, actor: Actor, day: str | date | None = None
+    uow: UnitOfWork, *, actor: Actor, day: str | date | None = None, missing: bool = True
 ) -> list[AbsenteeMail]:
     """The mails to send for one date's absentees (default yesterday), one per department."""
     require(actor, Action.CORRECT_ATTENDANCE)
     when = date.fromisoformat(str(day)) if day else utcnow().date() - timedelta(days=1)
-    rows = await absentees(uow, actor=actor, day=when)
+    rows = await absentees(uow, actor=actor, day=when, missing=missing)
     contacts = {
         name.lower(): email
         for name, email in await uow.execute(select(Department.name, Department.contact_email))

@@ -10,9 +10,10 @@ already processed (a late punch or an approval fixes its day; the nightly run do
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from sqlalchemy import select
@@ -77,6 +78,37 @@ async def _days_of(uow: UnitOfWork, added: list[tuple[int, datetime]]) -> set[tu
     }
 
 
+CODE_KEYS = ("employee_code", "employee", "code", "emp_no", "employee_id")
+TIME_KEYS = ("at", "timestamp", "punched_at", "time")
+
+
+def _code_of(raw: object) -> str:
+    if isinstance(raw, PunchIn):
+        return raw.employee_code
+    if isinstance(raw, Mapping):
+        return str(next((raw[k] for k in CODE_KEYS if raw.get(k) not in (None, "")), "?"))
+    return "?"
+
+
+def as_punch_in(raw: PunchIn | Mapping[str, Any]) -> PunchIn:
+    """A PunchIn, or a mapping with employee/code, at/timestamp, direction, device (what a
+    source's column mapping produces) turned into one."""
+    if isinstance(raw, PunchIn):
+        return raw
+    if not isinstance(raw, Mapping):
+        raise ValidationFailed(f"a punch must be a PunchIn or a mapping, not {type(raw).__name__}")
+    code = _code_of(raw)
+    at = next((raw[k] for k in TIME_KEYS if raw.get(k) not in (None, "")), None)
+    if code == "?" or at is None:
+        raise ValidationFailed("a punch needs an employee code and a time")
+    return PunchIn(
+        employee_code=str(code).strip(),
+        at=at,
+        direction=str(raw.get("direction") or "BOTH"),
+        device=str(raw.get("device") or ""),
+    )
+
+
 def _stamp(value: object) -> datetime:
     """A punch's local wall-clock time to the second (a timezone, if any, is dropped)."""
     if isinstance(value, datetime):
@@ -88,17 +120,18 @@ def _stamp(value: object) -> datetime:
 
 
 async def ingest_punches(
-    uow: UnitOfWork, *, actor: Actor, rows: Iterable[PunchIn], source: str
+    uow: UnitOfWork, *, actor: Actor, rows: Iterable[PunchIn | Mapping[str, Any]], source: str
 ) -> PunchImport:
     """The full report of `add_punches`: added, duplicates, unknown codes, days recomputed."""
     batch: dict[tuple[str, datetime, str], PunchIn] = {}
     problems: list[str] = []
-    for item in rows:
+    for raw in rows:
         try:
+            item = as_punch_in(raw)
             at = _stamp(item.at)
             parse_direction(item.direction)
         except ValidationFailed as exc:
-            problems.append(f"{item.employee_code}: {exc}")
+            problems.append(f"{_code_of(raw)}: {exc}")
             continue
         batch.setdefault((item.employee_code.strip(), at, item.device.strip()[:64]), item)
     codes = sorted({k[0] for k in batch})
@@ -156,12 +189,15 @@ async def ingest_punches(
     )
 
 
-async def add_punches(uow: UnitOfWork, *, rows: Iterable[PunchIn], source: str) -> int:
+async def add_punches(
+    uow: UnitOfWork, *, rows: Iterable[PunchIn | Mapping[str, Any]], source: str
+) -> int:
     """Device punches from a sync or a source (the Sources package's `punches` target).
 
     Idempotent (unique per employee, timestamp, device); unknown employee codes are logged and
-    audited, not fatal. Returns how many punches were new. Acts as the system actor
-    `source:<name>`; the caller owns the unit of work (`async with db.unit() as uow`).
+    audited, not fatal. Rows are `PunchIn`s or mappings with employee (or code, emp_no), at
+    (or timestamp), direction and device keys. Returns how many punches were new. Acts as the
+    system actor `source:<name>`; the caller owns the unit of work (`async with db.unit()`).
     """
     actor = Actor(id=None, username=f"source:{source}"[:64], role=Role.ADMIN)
     return (await ingest_punches(uow, actor=actor, rows=rows, source=source)).added
