@@ -61,7 +61,20 @@ async def seed_demo(db: Database, settings: Settings) -> list[str]:
     """Create the demo accounts and uploads that do not exist yet; return one line per item."""
     lines = await _seed_accounts(db, settings)
     lines += await _seed_uploads(db, settings)
+    lines += await _seed_sources(db, settings)
     return lines
+
+
+async def _seed_sources(db: Database, settings: Settings) -> list[str]:
+    """The demo departments as real sources: a log database and drop folders, synced once."""
+    from batchops_core.sources.demo import seed_demo_sources
+
+    dispatcher = Dispatcher(db, settings)
+    try:
+        return await seed_demo_sources(db, settings, dispatcher)
+    finally:
+        await dispatcher.close()
+        shutdown_pool()
 
 
 async def _seed_accounts(db: Database, settings: Settings) -> list[str]:

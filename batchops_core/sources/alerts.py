@@ -121,6 +121,11 @@ async def note_success(
     source.last_error = None
     source.last_sync_at = now
     source.last_success_at = now
+    if source.department_id is not None:
+        # a real arrival: the department has submitted (the reminders read this)
+        department = await uow.get(Department, source.department_id)
+        if department is not None:
+            department.last_submitted_at = now
     await resolve_alert(uow, source, f"data arrived again{': ' + detail if detail else ''}")
 
 

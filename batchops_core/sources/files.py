@@ -68,6 +68,11 @@ def plan_config(source_name: str, config: dict[str, Any]) -> dict[str, Any]:
     return plan
 
 
+def where(day: date, partition: str) -> str:
+    """`2026-12-01 pos=1`, or just the day for a source without partitions."""
+    return f"{day} {partition}" if partition else str(day)
+
+
 def today(settings: Settings) -> date:
     return local_today(settings.timezone)
 
@@ -202,7 +207,7 @@ async def run_http_job(
             },
         )
     except BatchOpsError as exc:
-        await _fail(db, settings, job_id, f"{day} {label or ''}: {exc}".replace("  ", " "))
+        await _fail(db, settings, job_id, f"{where(day, label)}: {exc}")
     return job_id, None
 
 
@@ -294,9 +299,9 @@ async def complete_job(db: Database, settings: Settings, job_id: int) -> JobStat
         if failed:
             first = failed[0]
             message = (
-                f"{job.day} {job.partition}: file {first.filename} failed in the pipeline: "
+                f"{where(job.day, job.partition)}: file {first.filename} failed in the pipeline: "
                 f"{first.error_message or first.error_code}"
-            ).replace("  ", " ")
+            )
             await finish(uow, job_id, JobStatus.FAILED, error=message)
             source = await uow.get(Source, job.source_id)
             if source is not None:
