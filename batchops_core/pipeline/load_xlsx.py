@@ -187,10 +187,22 @@ def check_extent(path: Path, sheet: str, max_cells: int | None = None) -> None:
         return
 
 
-def _sheet(wb: Any, sheet_name: str, path: Path, kind: str) -> Any:
+def _sheet(wb: Any, sheet_name: str, path: Path, kind: str) -> tuple[Any, list[list[Any]]]:
+    """Measure, then read one sheet; calamine's own errors (a malformed range, a broken cell
+    reference) become XLSX_CORRUPT — found by fuzzing, an empty `<dimension ref="">` raised
+    CalamineError past the stage."""
     if kind == "xlsx":
         check_extent(path, sheet_name)
-    return wb.get_sheet_by_name(sheet_name)
+    try:
+        sheet = wb.get_sheet_by_name(sheet_name)
+        return sheet, sheet.to_python(skip_empty_area=False)
+    except Exception as exc:
+        raise StageError(
+            S,
+            E.XLSX_CORRUPT,
+            f"sheet {sheet_name!r} of {path.name} cannot be read: {str(exc)[:200]}",
+            hint="Open it in Excel or LibreOffice and save it again as .xlsx.",
+        ) from None
 
 
 def _pick_sheet(
@@ -206,11 +218,10 @@ def _pick_sheet(
                 hint="Choose one of the listed sheets in the read options.",
                 details={"sheets": names},
             )
-        sheet = _sheet(wb, wanted, path, kind)
-        return wanted, sheet.to_python(skip_empty_area=False), sheet
+        sheet, rows = _sheet(wb, wanted, path, kind)
+        return wanted, rows, sheet
     for sheet_name in names:
-        sheet = _sheet(wb, sheet_name, path, kind)
-        rows = sheet.to_python(skip_empty_area=False)
+        sheet, rows = _sheet(wb, sheet_name, path, kind)
         if any(_nonempty(r) for r in rows):
             return sheet_name, rows, sheet
     raise StageError(
