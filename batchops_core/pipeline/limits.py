@@ -42,14 +42,11 @@ class ParseLimits:
 
     @classmethod
     def of(cls, pipeline: PipelineSettings) -> ParseLimits:
-        """The limits of `[pipeline]`; a settings object built without a key keeps its default
-        (settings made by older code, or tests building `PipelineSettings` by hand)."""
-        default = cls()
         return cls(
-            memory_mb=getattr(pipeline, "parse_memory_mb", default.memory_mb),
-            xlsx_max_cells=getattr(pipeline, "xlsx_max_cells", default.xlsx_max_cells),
-            pdf_max_pages=getattr(pipeline, "pdf_max_pages", default.pdf_max_pages),
-            csv_max_field_kb=getattr(pipeline, "csv_max_field_kb", default.csv_max_field_kb),
+            memory_mb=pipeline.parse_memory_mb,
+            xlsx_max_cells=pipeline.xlsx_max_cells,
+            pdf_max_pages=pipeline.pdf_max_pages,
+            csv_max_field_kb=pipeline.csv_max_field_kb,
         )
 
 
