@@ -18,6 +18,7 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.signal import Signal
+from textual.timer import Timer
 from textual.worker import WorkerState, get_current_worker
 
 from batchops_core.enums import UploadStatus
@@ -36,6 +37,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 IDLE_CHECK_SECONDS = 5.0
+HOLD_KEYS_SECONDS = 3.0
+"""Keys typed while a dialog opens are held at most this long (a failed query never opens it)."""
 SESSION_CHECK_SECONDS = 30.0
 SESSION_ENDED = (
     "Your BatchOps session was ended (account disabled or password reset); sign in again."
@@ -64,6 +67,13 @@ class BatchOpsApp(App[int]):
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
     BINDINGS = [
         Binding("ctrl+l", "lock", "Lock", show=False, id="app.lock", tooltip="Lock the session"),
+        # Focus moves on the app's own queue, before the next key is forwarded: a password
+        # manager's `user<Tab>pass<Enter>` arrives in one burst, and a Tab left to the focused
+        # Input would move focus only after "pass" had already been forwarded to it.
+        Binding("tab", "focus_next", "Next field", show=False, priority=True, system=True),
+        Binding(
+            "shift+tab", "focus_previous", "Previous field", show=False, priority=True, system=True
+        ),
     ]
 
     def __init__(
@@ -91,6 +101,10 @@ class BatchOpsApp(App[int]):
         self._notified: set[tuple[str, int, str]] = set()
         self._notice_since: datetime | None = None
         self.data_changed: Signal[Event] = Signal(self, "data-changed")
+        self._holding_keys = False
+        self._held_keys: list[events.Key] = []
+        self._hold_timer: Timer | None = None
+        self._session_timers: list[Timer] = []
         for spec in ALL_SCREENS:
             self.add_mode(spec.mode, _factory(spec.mode))
 
@@ -161,13 +175,53 @@ class BatchOpsApp(App[int]):
         # Runs on the app, not in the sign-in screen's worker: popping that screen cancels it.
         await self.pop_screen()
         await self.switch_mode("home")
-        self.set_interval(IDLE_CHECK_SECONDS, self.check_idle_lock, name="idle-lock")
-        self.set_interval(SESSION_CHECK_SECONDS, self.verify_session, name="session-check")
+        self._session_timers = [
+            self.set_interval(IDLE_CHECK_SECONDS, self.check_idle_lock, name="idle-lock"),
+            self.set_interval(SESSION_CHECK_SECONDS, self.verify_session, name="session-check"),
+        ]
         if self.live:
             self.start_live()
             if not self.settings.uses_redis:
-                self.set_interval(self.settings.tui.poll_interval, self.poll, name="poll")
-        self.warm_up()
+                self._session_timers.append(
+                    self.set_interval(self.settings.tui.poll_interval, self.poll, name="poll")
+                )
+        if not self.warmed_up:
+            self.warm_up()
+
+    def action_sign_out(self) -> None:
+        from batchops_tui.screens.dialogs import ConfirmDialog
+
+        if self.session is None or self.session.locked:
+            return
+        busy = self.work_in_flight()
+        question = "Sign out of BatchOps? The sign-in screen comes back for the next person."
+        if busy:
+            question += f" {busy} job(s) still running in this window carry on."
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.call_later(self.sign_out)
+
+        self.push_screen(ConfirmDialog("Sign out?", question, confirm="Sign out"), answer)
+
+    async def sign_out(self) -> None:
+        """Forget the session and every screen built for it, then show the sign-in screen."""
+        from batchops_tui.screens.signin import SignInScreen
+
+        for timer in self._session_timers:
+            timer.stop()
+        self._session_timers = []
+        self.workers.cancel_group(self, "live")
+        self.workers.cancel_group(self, "notices")
+        self.session = None
+        self.sub_title = ""
+        self.my_uploads.clear()
+        self._notified.clear()
+        await self.switch_mode("_default")
+        for spec in ALL_SCREENS:
+            await self.remove_mode(spec.mode)
+            self.add_mode(spec.mode, _factory(spec.mode))
+        await self.push_screen(SignInScreen())
 
     @work(exclusive=True, group="warm-up", exit_on_error=False, thread=True)
     def warm_up(self) -> None:
@@ -226,6 +280,8 @@ class BatchOpsApp(App[int]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "goto" and parameters and parameters[0] in {s.mode for s in ADMIN_SCREENS}:
             return self.can(Action.MANAGE_USERS)
+        if action in ("command_palette", "sign_out"):
+            return self.session is not None and not self.session.locked
         return True
 
     def action_help(self) -> None:
@@ -239,7 +295,8 @@ class BatchOpsApp(App[int]):
         if self.session is None or self.session.locked:
             return
         self.session.lock()
-        self.push_screen(LockScreen())
+        self.use_command_palette = False
+        self.push_screen(LockScreen(), lambda _: setattr(self, "use_command_palette", True))
 
     def work_in_flight(self) -> int:
         """Uploads this window is processing (embedded worker) plus running writes."""
@@ -287,10 +344,17 @@ class BatchOpsApp(App[int]):
         yield SystemCommand(
             "session: lock", escape("[ctrl+l] lock this terminal"), self.action_lock
         )
+        yield SystemCommand(
+            "session: sign out",
+            "end this session; the sign-in screen comes back",
+            self.action_sign_out,
+        )
         seen: set[str] = set()
         for key, active in screen.active_bindings.items():
             binding = active.binding
-            if active.node is self or not active.enabled or binding.action in seen:
+            # Only the screen's own actions: a focused DataTable or Input brings its cursor and
+            # editing bindings (scroll_home, delete_left …), which are not operator actions.
+            if active.node is not screen or not active.enabled or binding.action in seen:
                 continue
             if binding.action.startswith("app.") or not binding.description:
                 continue
@@ -314,8 +378,13 @@ class BatchOpsApp(App[int]):
         if error is None:
             return
         if isinstance(error, BatchOpsError):
+            text = str(error)
             self.notify(
-                str(error), title=type(error).__name__, severity="error", timeout=8, markup=False
+                text[:1].upper() + text[1:],
+                title=error_title(error),
+                severity="error",
+                timeout=8,
+                markup=False,
             )
             return
         if isinstance(error, ImportError):
@@ -339,7 +408,37 @@ class BatchOpsApp(App[int]):
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.Key | events.MouseDown) and self.session is not None:
             self.session.touch()
+        if isinstance(event, events.Key) and not event.is_forwarded and self._keys_held(event):
+            return
         await super().on_event(event)
+
+    # -- keys typed while a dialog opens -----------------------------------------------------------
+
+    def hold_keys(self) -> None:
+        """A dialog is about to open (perhaps after a query): keep the keys typed meanwhile for
+        its first field instead of letting them reach the screen underneath or get lost."""
+        self._holding_keys = True
+        if self._hold_timer is not None:
+            self._hold_timer.stop()
+        self._hold_timer = self.set_timer(HOLD_KEYS_SECONDS, self.release_keys, name="keys")
+
+    def _keys_held(self, event: events.Key) -> bool:
+        opening = getattr(self.screen, "keys_ready", True) is False  # a Dialog not yet mounted
+        if self._holding_keys or self._held_keys or opening:
+            self._held_keys.append(event)
+            return True
+        return False
+
+    async def release_keys(self) -> None:
+        """The dialog has focused its first field: deliver the held keys in order, as typed."""
+        self._holding_keys = False
+        if self._hold_timer is not None:
+            self._hold_timer.stop()
+            self._hold_timer = None
+        while self._held_keys:
+            event = self._held_keys.pop(0)
+            if not await self._check_bindings(event.key, priority=True):
+                (self.focused or self.screen)._forward_event(event)
 
     def check_idle_lock(self, now: datetime | None = None) -> bool:
         """Lock when idle for the configured time; returns whether the session is locked."""
@@ -445,6 +544,26 @@ class BatchOpsApp(App[int]):
             await self.dispatcher.close()
         if self._owns_db and self._db is not None:
             await self._db.dispose()
+
+
+ERROR_TITLES = {
+    "InvalidTransition": "Not possible now",
+    "PermissionDenied": "Not allowed",
+    "NotFound": "Not found",
+    "ValidationFailed": "Check the input",
+    "AuthenticationFailed": "Sign-in refused",
+    "DatabaseUnavailable": "Database unreachable",
+    "ConfigError": "Configuration",
+    "SchemaTooNew": "Database too new",
+}
+
+
+def error_title(error: BaseException) -> str:
+    """A toast title in words: the error's kind, never its Python class name."""
+    for cls in type(error).__mro__:
+        if cls.__name__ in ERROR_TITLES:
+            return ERROR_TITLES[cls.__name__]
+    return "Refused"
 
 
 def _finished(status: str | None) -> bool:

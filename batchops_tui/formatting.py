@@ -84,3 +84,57 @@ def plain(value: Any) -> Any:
 def add_plain_row(table: Table, *cells: Any) -> None:
     """`table.add_row` with every string cell taken literally."""
     table.add_row(*(plain(cell) for cell in cells))
+
+
+def readable(value: Any, indent: int = 0, limit: int = 60) -> str:
+    """Nested summary data (dicts, lists) as indented `key: value` lines a person reads,
+    instead of raw JSON; long lists are cut to `limit` items with a count of the rest."""
+    pad = "  " * indent
+    if isinstance(value, dict):
+        lines = []
+        for key, item in list(value.items())[:limit]:
+            label = str(key).replace("_", " ")
+            if isinstance(item, dict | list) and item:
+                lines.append(f"{pad}{label}:")
+                lines.append(readable(item, indent + 1, limit))
+            else:
+                lines.append(f"{pad}{label}: {_scalar(item)}")
+        if len(value) > limit:
+            lines.append(f"{pad}… {len(value) - limit} more")
+        return "\n".join(lines)
+    if isinstance(value, list):
+        if all(not isinstance(v, dict | list) for v in value):
+            shown = ", ".join(_scalar(v) for v in value[:limit])
+            more = f", … {len(value) - limit} more" if len(value) > limit else ""
+            return f"{pad}{shown}{more}"
+        lines = []
+        for item in value[:limit]:
+            if isinstance(item, dict):
+                lines.append(f"{pad}- " + "; ".join(f"{k}: {_scalar(v)}" for k, v in item.items()))
+            else:
+                lines.append(f"{pad}- {_scalar(item)}")
+        if len(value) > limit:
+            lines.append(f"{pad}… {len(value) - limit} more")
+        return "\n".join(lines)
+    return f"{pad}{_scalar(value)}"
+
+
+def _scalar(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:,.2f}".rstrip("0").rstrip(".")
+    if isinstance(value, dict | list):
+        return (
+            ", ".join(f"{k}={_scalar(v)}" for k, v in value.items())
+            if isinstance(value, dict)
+            else ", ".join(_scalar(v) for v in value)
+        )
+    return str(value)
+
+
+def clip_lines(text: str, lines: int) -> str:
+    parts = text.splitlines()
+    if len(parts) <= lines:
+        return text
+    return "\n".join(parts[:lines] + [f"… {len(parts) - lines} more lines"])

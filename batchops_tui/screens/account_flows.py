@@ -12,13 +12,13 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 from textual.worker import Worker, WorkerState
 
 from batchops_core.enums import CodePurpose
 from batchops_core.errors import BatchOpsError
 from batchops_tui.formatting import plain
+from batchops_tui.screens.dialogs import Dialog
 
 if TYPE_CHECKING:
     from batchops_tui.app import BatchOpsApp
@@ -26,7 +26,8 @@ if TYPE_CHECKING:
 TITLES = {CodePurpose.VERIFY: "Verify your email", CodePurpose.RESET: "Reset your password"}
 
 
-class AccountCodeDialog(ModalScreen[bool]):
+class AccountCodeDialog(Dialog[bool]):
+    FIRST_FIELD = "#who"
     BINDINGS = [Binding("escape", "dismiss(False)", "Close", id="flow.close")]
 
     def __init__(self, purpose: CodePurpose, *, username: str = "") -> None:
@@ -40,31 +41,30 @@ class AccountCodeDialog(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         reset = self.purpose is CodePurpose.RESET
-        with Vertical(classes="dialog form-dialog"):
+        # Two fields a row: the reset form fits 80×24 (it was 30 rows tall, one field a row).
+        with Vertical(classes="dialog form-dialog", id="flow-box"):
             yield Label(TITLES[self.purpose], classes="dialog-title")
             yield Static(
-                "1. Enter your username or email and send a code. 2. Enter the 6-digit code"
+                "1. Your username or email, then Send code. 2. The 6-digit code from the email"
                 + (" and a new password." if reset else "."),
                 classes="dialog-text",
             )
-            yield Input(self._username, placeholder="username or email", id="who")
-            yield Button("Send code", id="send")
-            yield Input(placeholder="username", id="code-user")
-            yield Input(placeholder="6-digit code", id="code", max_length=6)
+            with Horizontal(classes="flow-row"):
+                yield Input(self._username, placeholder="username or email", id="who")
+                yield Button("Send code", id="send")
+            with Horizontal(classes="flow-row"):
+                yield Input(placeholder="username", id="code-user")
+                yield Input(placeholder="6-digit code", id="code", max_length=6)
             if reset:
-                yield Input(placeholder="new password", password=True, id="new-password")
-                yield Input(
-                    placeholder="repeat the new password", password=True, id="new-password2"
-                )
+                with Horizontal(classes="flow-row"):
+                    yield Input(placeholder="new password", password=True, id="new-password")
+                    yield Input(placeholder="repeat it", password=True, id="new-password2")
             yield Label("", classes="form-error", id="flow-message")
             with Horizontal(classes="dialog-buttons"):
                 yield Button(
                     "Reset password" if reset else "Verify", variant="primary", id="finish"
                 )
                 yield Button("Close (esc)", id="close")
-
-    def on_mount(self) -> None:
-        self.query_one("#who", Input).focus()
 
     def say(self, text: str) -> None:
         self.query_one("#flow-message", Label).update(plain(text))

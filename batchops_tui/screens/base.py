@@ -131,6 +131,7 @@ class BaseScreen(Screen[None]):
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state is WorkerState.ERROR:
+            self.app.call_later(self.bo.release_keys)  # a dialog that was loading never opens
             self.bo.report_error(event.worker.error)
 
     def focused_table(self) -> PagedTable | None:
@@ -189,19 +190,24 @@ class BaseScreen(Screen[None]):
         self,
         title: str,
         fields: Sequence[Field],
-        then: Callable[[dict[str, str]], object],
+        then: Callable[[dict[str, str]], Awaitable[object]],
         *,
         submit: str = "Save",
         note: str = "",
+        done: Callable[[], object] | None = None,
     ) -> None:
-        """Show a form; run `then(values)` when submitted."""
+        """Show a form whose submit awaits `then(values)` (the service call): the form stays
+        open with the refusal beside its field until the call succeeds; then `done()` runs
+        (reload, toast) on this screen."""
         from batchops_tui.screens.dialogs import FormDialog
 
         def answered(values: dict[str, str] | None) -> None:
-            if values is not None:
-                then(values)
+            if values is not None and done is not None:
+                done()
 
-        self.app.push_screen(FormDialog(title, fields, submit=submit, note=note), answered)
+        self.app.push_screen(
+            FormDialog(title, fields, submit=submit, note=note, action=then), answered
+        )
 
 
 class ListDetailScreen(BaseScreen):
@@ -260,7 +266,20 @@ class ListDetailScreen(BaseScreen):
     def close_detail(self) -> bool:
         if self.detail is None:
             return False
+        pane = self.query_one(self.DETAIL_PANE)
+        had_focus = self.focused is not None and (
+            self.focused is pane or pane in self.focused.ancestors
+        )
         self.detail = None
-        self.query_one(self.DETAIL_PANE).remove_class("open")
+        pane.remove_class("open")
+        if had_focus or self.focused is None:
+            self.query_one(PagedTable).table.focus()  # never left on the hidden pane
         self.refresh_bindings()
         return True
+
+    def selected_key(self) -> int | None:
+        """The row the operator sees highlighted (the open detail may still be loading)."""
+        key = self.query_one(PagedTable).selected_key()
+        if key:
+            return int(key)
+        return None

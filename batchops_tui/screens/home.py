@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 from textual import work
 from textual.app import ComposeResult
 from textual.containers import Grid, Horizontal, VerticalScroll
+from textual.widgets import Static
 
 from batchops_core.enums import Severity
-from batchops_tui.formatting import duration, number, percent, short_when
+from batchops_tui.formatting import duration, number, percent, plain, short_when
 from batchops_tui.screens.base import BaseScreen
 from batchops_tui.widgets.home.cards import Kpi, ListCard, RunsChart
+
+if TYPE_CHECKING:
+    from batchops_core.services.overdue import OverdueSchedule
 
 
 class HomeScreen(BaseScreen):
@@ -18,6 +25,7 @@ class HomeScreen(BaseScreen):
 
     def body(self) -> ComposeResult:
         with VerticalScroll(id="home"):
+            yield Static("", id="home-warnings")
             with Grid(id="kpis"):
                 yield Kpi("Uploads today", id="kpi-today")
                 yield Kpi("Uploads, 7 days", id="kpi-week")
@@ -35,14 +43,37 @@ class HomeScreen(BaseScreen):
     def reload(self) -> None:
         self.load()
 
+    def show_warnings(self, alive: int, overdue: Sequence[OverdueSchedule]) -> None:
+        """No worker alive, or schedules not fired: said first, in words, with what to do."""
+        lines = []
+        if not self.bo.settings.uses_redis:
+            if overdue:
+                lines.append(
+                    f"⚠ {len(overdue)} schedule(s) overdue: this window processes uploads but "
+                    "fires no schedules; start batchops-daemon (or `batchops-daemon --once`)."
+                )
+        elif alive == 0:
+            lines.append(
+                "⚠ No worker is alive: uploads and schedules wait. Start batchops-daemon "
+                "(systemctl start batchops-daemon) and check `batchops status`."
+            )
+        elif overdue:
+            names = ", ".join(o.name for o in overdue[:3])
+            lines.append(f"⚠ {len(overdue)} schedule(s) overdue ({names}): is the daemon firing?")
+        warnings = self.query_one("#home-warnings", Static)
+        warnings.update(plain("\n".join(lines)))
+        warnings.display = bool(lines)
+
     @work(exclusive=True, group="home", exit_on_error=False)
     async def load(self) -> None:
         from batchops_core.services.dashboard import get_dashboard
+        from batchops_core.services.overdue import overdue_schedules
 
+        now = self.bo.clock()
         async with self.bo.db.unit() as session:
-            dash = await get_dashboard(
-                session, self.bo.settings, actor=self.bo.actor, now=self.bo.clock()
-            )
+            dash = await get_dashboard(session, self.bo.settings, actor=self.bo.actor, now=now)
+            overdue = await overdue_schedules(session, actor=self.bo.actor, now=now)
+        self.show_warnings(dash.workers.alive, overdue)
         self.query_one("#kpi-today", Kpi).update(number(dash.uploads_today))
         self.query_one("#kpi-week", Kpi).update(number(dash.uploads_week))
         self.query_one("#kpi-success", Kpi).update(percent(dash.success_rate), "last 7 days")
@@ -64,8 +95,13 @@ class HomeScreen(BaseScreen):
         self.query_one(RunsChart).update(
             [b.succeeded for b in dash.runs_per_hour], [b.failed for b in dash.runs_per_hour]
         )
+        late = [(f"overdue {short_when(o.due_at)}", o.name) for o in overdue[:3]]
+        late_ids = {o.id for o in overdue}
+        upcoming = [
+            (short_when(f.at), f.name) for f in dash.next_firings if f.job_id not in late_ids
+        ]
         self.query_one("#next-firings", ListCard).update(
-            [(short_when(f.at), f.name) for f in dash.next_firings] or [("no enabled schedule", "")]
+            (late + upcoming)[:5] or [("no enabled schedule", "")]
         )
         holder = self.query_one("#role-cards", Horizontal)
         await holder.remove_children()

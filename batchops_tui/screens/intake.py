@@ -23,16 +23,17 @@ from batchops_core.services.pagination import Page
 from batchops_tui.formatting import clip, number, plain, short_when, stage_bar
 from batchops_tui.screens.base import BaseScreen
 from batchops_tui.widgets.common.paged_table import PagedTable
+from batchops_tui.widgets.intake.file_tree import IntakeTree
 from batchops_tui.widgets.intake.plan_form import PlanForm
 
 QUEUE_COLUMNS = (
-    ("id", "#"),
-    ("file", "file"),
-    ("status", "status"),
-    ("progress", "progress"),
-    ("stage", "stage"),
-    ("rows", "rows"),
-    ("when", "created"),
+    ("id", "#", 1, 4),
+    ("file", "file", 1, 28),
+    ("status", "status", 1, 10),
+    ("progress", "progress", 2, 8),
+    ("stage", "stage", 3, 9),
+    ("rows", "rows", 3, 7),
+    ("when", "created", 4, 11),
 )
 STYLE = {"published": "green", "partial": "yellow", "failed": "bold red", "duplicate": "dim"}
 
@@ -83,8 +84,11 @@ class IntakeScreen(BaseScreen):
         root = Path(self.app.settings.pipeline.intake_root).expanduser()  # type: ignore[attr-defined]
         with Horizontal(id="intake-top"):
             with Vertical(id="intake-files"):
-                yield DirectoryTree(root, id="intake-tree")
-                yield Input(placeholder="or type a file path and press enter", id="intake-path")
+                yield IntakeTree(root, id="intake-tree")
+                yield Input(
+                    placeholder="file or folder path, enter (backspace in tree: up)",
+                    id="intake-path",
+                )
             with VerticalScroll(id="intake-form"):
                 yield Label("no file chosen (enter on a file in the tree)", id="selected-files")
                 yield Select([], prompt="department", id="intake-department")
@@ -142,9 +146,17 @@ class IntakeScreen(BaseScreen):
     @work(exclusive=True, group="intake-path", exit_on_error=False, thread=True)
     def check_path(self, text: str) -> None:
         path = Path(text).expanduser()
+        if path.is_dir():
+            self.app.call_from_thread(self._open_folder, path)
+            return
         if not path.is_file():
-            raise ValidationFailed(f"{path} is not a file; check the path.")
+            raise ValidationFailed(f"{path} is neither a file nor a folder; check the path.")
         self.app.call_from_thread(self._add_file, path)
+
+    def _open_folder(self, path: Path) -> None:
+        self.query_one(IntakeTree).go_to(path)
+        self.query_one("#intake-path", Input).value = ""
+        self.query_one(IntakeTree).focus()
 
     def _add_file(self, path: Path) -> None:
         if path not in self.files:
@@ -199,5 +211,6 @@ class IntakeScreen(BaseScreen):
         self.files.clear()
         self._show_files()
         if done:
+            self.query_one(PlanForm).reset()
             self.notify(f"Uploaded {', '.join(done)}; processing.", title="Intake", markup=False)
         self.load_queue()

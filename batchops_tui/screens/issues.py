@@ -6,7 +6,6 @@ root cause and a corrective action. Moderators and admins see the actions; users
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +22,15 @@ from batchops_core.enums import IncidentStatus, Severity
 from batchops_core.permissions import Action
 from batchops_core.services import incidents
 from batchops_core.services.incidents import IncidentDetail
-from batchops_tui.formatting import add_plain_row, clip, duration, short_when, when
+from batchops_tui.formatting import (
+    add_plain_row,
+    clip,
+    clip_lines,
+    duration,
+    readable,
+    short_when,
+    when,
+)
 from batchops_tui.screens.base import ListDetailScreen
 from batchops_tui.screens.dialogs import Field
 from batchops_tui.widgets.common.paged_table import PagedTable
@@ -44,17 +51,29 @@ STATUS_STYLE = {
     IncidentStatus.ARCHIVED: "dim",
 }
 COLUMNS = (
-    ("id", "#"),
-    ("sev", "severity"),
-    ("status", "status"),
-    ("title", "title"),
-    ("stage", "stage"),
-    ("assignee", "assignee"),
-    ("seen", "last seen"),
-    ("n", "×"),
+    ("id", "#", 1, 5),
+    ("sev", "severity", 1, 8),
+    ("status", "status", 2, 11),
+    ("title", "title", 1, 34),
+    ("stage", "stage", 4, 9),
+    ("assignee", "assignee", 3, 10),
+    ("seen", "last seen", 5, 11),
+    ("n", "×", 4, 3),
 )
+"""(key, label, priority, width): the columns that fit by priority; all of it is in the detail."""
 ME = -1
 """The assignee filter value meaning "assigned to me"."""
+ACTIVE = (IncidentStatus.OPEN, IncidentStatus.IN_PROGRESS)
+STATE_ACTIONS: dict[str, tuple[IncidentStatus, ...]] = {
+    "assign": ACTIVE,
+    "analyze": ACTIVE,
+    "retry": ACTIVE,
+    "resolve": ACTIVE,
+    "archive": (IncidentStatus.RESOLVED,),
+    "reopen": (IncidentStatus.RESOLVED,),
+}
+"""The statuses in which each action can succeed (the core's lifecycle); in others it is not
+offered."""
 
 
 def incident_cells(row: IncidentRow) -> list[object]:
@@ -115,7 +134,7 @@ def _knowledge(d: IncidentDetail) -> list[Any]:
     if d.details:
         parts += [
             _section("Validation report / pointers"),
-            Text(json.dumps(d.details, indent=1, default=str)[:3000]),
+            Text(clip_lines(readable(d.details), 80)),
         ]
     if d.known_error:
         parts += [
@@ -211,6 +230,7 @@ class IssuesScreen(ListDetailScreen):
     def __init__(self) -> None:
         super().__init__()
         self.detail: IncidentDetail | None = None
+        self.rows: dict[int, IncidentRow] = {}
         self._filters_loaded = False
 
     def body(self) -> ComposeResult:
@@ -243,7 +263,9 @@ class IssuesScreen(ListDetailScreen):
     async def load(self) -> None:
         table = self.query_one(PagedTable)
         page = await self.page_of(incidents.list_incidents, **self._filters())
+        self.rows = {r.id: r for r in page.items}
         table.show(page, [(str(r.id), incident_cells(r)) for r in page.items])
+        self.refresh_bindings()
 
     @work(exclusive=True, group="issues-filters", exit_on_error=False)
     async def load_filters(self) -> None:
@@ -265,14 +287,30 @@ class IssuesScreen(ListDetailScreen):
     # -- actions -----------------------------------------------------------------------------------
 
     def selected_id(self) -> int | None:
-        if self.detail is not None:
-            return self.detail.id
-        key = self.query_one(PagedTable).selected_key()
-        return int(key) if key else None
+        return self.selected_key()
+
+    def selected_row(self) -> IncidentRow | None:
+        key = self.selected_key()
+        return self.rows.get(key) if key is not None else None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        allowed = super().check_action(action, parameters)
+        if not allowed or action not in STATE_ACTIONS:
+            return allowed
+        row = self.selected_row()
+        if row is None:
+            return None  # shown dimmed until a row is chosen
+        if action == "retry" and row.upload_id is None:
+            return None
+        return True if row.status in STATE_ACTIONS[action] else None
+
+    def on_paged_table_highlighted(self) -> None:
+        self.refresh_bindings()  # what the footer offers depends on the row's status
 
     def action_assign(self) -> None:
         incident_id = self.selected_id()
         if incident_id is not None:
+            self.bo.hold_keys()
             self.pick_assignee(incident_id)
 
     @work(exclusive=True, group="issues-assignees", exit_on_error=False)
@@ -283,62 +321,69 @@ class IssuesScreen(ListDetailScreen):
         self.ask(
             f"Assign incident #{incident_id}",
             [Field("assignee", "Assignee", kind="select", required=True, options=options)],
-            lambda v: self.write(
+            lambda v: self.apply(
                 incidents.assign_incident,
                 incident_id,
                 assignee_id=None if v["assignee"] == "none" else int(v["assignee"]),
             ),
             submit="Assign",
+            done=self.reload,
         )
 
     def action_analyze(self) -> None:
         incident_id = self.selected_id()
-        if incident_id is None:
-            return
-        d = self.detail if self.detail and self.detail.id == incident_id else None
-        self.ask(
-            f"Analyze incident #{incident_id}",
-            [
-                Field("root_cause", "Root cause", kind="text", value=d.root_cause if d else ""),
-                Field(
-                    "corrective_action",
-                    "Corrective action",
-                    kind="text",
-                    value=d.corrective_action if d else "",
-                ),
-                Field("impact_summary", "Impact", value=d.impact_summary if d else ""),
-                Field("analysis_notes", "Notes", kind="text", value=d.analysis_notes if d else ""),
-            ],
-            lambda v: self.write(
-                incidents.analyze_incident, incident_id, **{k: x or None for k, x in v.items()}
-            ),
-        )
+        if incident_id is not None:
+            self.bo.hold_keys()
+            self.open_form("analyze", incident_id)
 
     def action_resolve(self) -> None:
         incident_id = self.selected_id()
-        if incident_id is None:
+        if incident_id is not None:
+            self.bo.hold_keys()
+            self.open_form("resolve", incident_id)
+
+    @work(exclusive=True, group="issues-form", exit_on_error=False)
+    async def open_form(self, kind: str, incident_id: int) -> None:
+        """Load the incident first, so that the form shows what is recorded even when the
+        detail pane is closed (or still showing another incident)."""
+        d = await self.call(incidents.get_incident, incident_id=incident_id)
+        if kind == "resolve":
+            self.ask(
+                f"Resolve incident #{incident_id}",
+                [
+                    Field("root_cause", "Root cause", "text", required=True, value=d.root_cause),
+                    Field(
+                        "corrective_action",
+                        "Corrective action",
+                        "text",
+                        required=True,
+                        value=d.corrective_action,
+                    ),
+                ],
+                lambda v: self.apply(incidents.resolve_incident, incident_id, **v),
+                submit="Resolve",
+                note=clip(d.title, 60),
+                done=self.reload,
+            )
             return
-        d = self.detail if self.detail and self.detail.id == incident_id else None
         self.ask(
-            f"Resolve incident #{incident_id}",
+            f"Analyze incident #{incident_id}",
             [
-                Field(
-                    "root_cause",
-                    "Root cause",
-                    kind="text",
-                    required=True,
-                    value=d.root_cause if d else "",
-                ),
+                Field("root_cause", "Root cause", kind="text", value=d.root_cause),
                 Field(
                     "corrective_action",
                     "Corrective action",
                     kind="text",
-                    required=True,
-                    value=d.corrective_action if d else "",
+                    value=d.corrective_action,
                 ),
+                Field("impact_summary", "Impact", value=d.impact_summary),
+                Field("analysis_notes", "Notes", kind="text", value=d.analysis_notes),
             ],
-            lambda v: self.write(incidents.resolve_incident, incident_id, **v),
-            submit="Resolve",
+            lambda v: self.apply(
+                incidents.analyze_incident, incident_id, **{k: x or None for k, x in v.items()}
+            ),
+            note=clip(d.title, 60),
+            done=self.reload,
         )
 
     def action_archive(self) -> None:
@@ -357,8 +402,9 @@ class IssuesScreen(ListDetailScreen):
             self.ask(
                 f"Reopen incident #{incident_id}",
                 [Field("reason", "Why reopen?", required=True)],
-                lambda v: self.write(incidents.reopen_incident, incident_id, reason=v["reason"]),
+                lambda v: self.apply(incidents.reopen_incident, incident_id, reason=v["reason"]),
                 submit="Reopen",
+                done=self.reload,
             )
 
     def action_retry(self) -> None:
@@ -370,6 +416,18 @@ class IssuesScreen(ListDetailScreen):
                 lambda: self.retry(incident_id),
                 confirm="Retry",
             )
+
+    async def apply(
+        self, service: Callable[..., Awaitable[IncidentDetail]], incident_id: int, **kwargs: Any
+    ) -> None:
+        """A form's service call: raises (the form shows why) or tells what was done."""
+        detail = await self.call(service, incident_id=incident_id, **kwargs)
+        verb = service.__name__.split("_")[0]
+        self.notify(
+            f"Incident #{incident_id}: {verb} done ({detail.status.value}).",
+            title="Issues",
+            markup=False,
+        )
 
     @work(exclusive=True, group="write-issues", exit_on_error=False)
     async def write(

@@ -6,7 +6,6 @@ bounded to the first rows and pages.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,7 +18,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
-from batchops_tui.formatting import add_plain_row, clip, number, short_when
+from batchops_tui.formatting import add_plain_row, clip, clip_lines, number, readable, short_when
 from batchops_tui.screens.base import ListDetailScreen
 from batchops_tui.screens.dialogs import Field
 from batchops_tui.widgets.common.paged_table import PagedTable
@@ -28,14 +27,15 @@ if TYPE_CHECKING:
     from batchops_core.services.reports import ReportDetail, ReportRow
 
 COLUMNS = (
-    ("id", "#"),
-    ("file", "file"),
-    ("dept", "dept"),
-    ("status", "status"),
-    ("rows", "rows"),
-    ("quar", "quarantined"),
-    ("published", "published"),
+    ("id", "#", 1, 5),
+    ("file", "file", 1, 30),
+    ("dept", "dept", 3, 14),
+    ("status", "status", 2, 9),
+    ("rows", "rows", 2, 7),
+    ("quar", "quarantined", 4, 11),
+    ("published", "published", 3, 11),
 )
+"""(key, label, priority, width): the columns that fit by priority; all of it is in the detail."""
 
 
 def report_cells(row: ReportRow) -> list[object]:
@@ -91,7 +91,8 @@ def render_summary(detail: ReportDetail) -> Group:
     if isinstance(numeric, dict) and numeric:
         parts += [Text("\nnumeric columns", style="bold"), numeric_table(numeric)]
     for key, value in nested.items():
-        parts += [Text(f"\n{key}", style="bold"), Text(clip(json.dumps(value, default=str), 600))]
+        title = str(key).replace("_", " ")
+        parts += [Text(f"\n{title}", style="bold"), Text(clip_lines(readable(value), 40))]
     return Group(*parts)
 
 
@@ -101,7 +102,9 @@ class ReportsScreen(ListDetailScreen):
     TITLE = "Reports"
     EVENT_PREFIXES = ("upload",)
     BINDINGS = [
-        Binding("p", "next_tab", "Summary/CSV/PDF", id="reports.tab", tooltip="Cycle the preview"),
+        Binding(
+            "p", "next_tab", "Preview", id="reports.tab", tooltip="Summary, CSV, PDF, fix-list"
+        ),
         Binding("e", "export", "Export", id="reports.export", tooltip="Copy the report to a path"),
         Binding(
             "d",
@@ -131,6 +134,9 @@ class ReportsScreen(ListDetailScreen):
                     yield DataTable(id="csv-preview", zebra_stripes=True)
                 with TabPane("PDF", id="tab-pdf"), VerticalScroll():
                     yield Static("", id="pdf-preview")
+                with TabPane("Fix-list", id="tab-fixlist"):
+                    yield Static("", id="fixlist-note")
+                    yield DataTable(id="fixlist-preview", zebra_stripes=True)
 
     def reload(self) -> None:
         self.load()
@@ -150,10 +156,12 @@ class ReportsScreen(ListDetailScreen):
         self.detail = await self.call(get_report, upload_id=upload_id)
         self.query_one("#report-summary", Static).update(render_summary(self.detail))
         self.query_one("#csv-preview", DataTable).clear(columns=True)
+        self.query_one("#fixlist-preview", DataTable).clear(columns=True)
         self.query_one("#pdf-preview", Static).update("loading…")
         self.show_detail()
         self.preview_csv(self.detail)
         self.preview_pdf(self.detail)
+        self.preview_fixlist(self.detail)
 
     @work(exclusive=True, group="reports-csv", exit_on_error=False, thread=True)
     def preview_csv(self, detail: ReportDetail) -> None:
@@ -162,8 +170,24 @@ class ReportsScreen(ListDetailScreen):
         header, rows = csv_head(report_path(detail, ReportFormat.CSV), rows=100)
         self.app.call_from_thread(self._show_csv, header, rows)
 
-    def _show_csv(self, header: list[str], rows: list[list[str]]) -> None:
-        table = self.query_one("#csv-preview", DataTable)
+    @work(exclusive=True, group="reports-fixlist", exit_on_error=False, thread=True)
+    def preview_fixlist(self, detail: ReportDetail) -> None:
+        from batchops_core.services.report_files import fixlist_path
+        from batchops_core.services.reports import csv_head
+
+        if not detail.fixlist_csv:
+            note = "No fix-list: every row passed validation."
+            self.app.call_from_thread(self.query_one("#fixlist-note", Static).update, note)
+            return
+        header, rows = csv_head(fixlist_path(detail), rows=100)
+        note = f"Rows to fix (first {len(rows)}); e exports the whole fix-list."
+        self.app.call_from_thread(self.query_one("#fixlist-note", Static).update, note)
+        self.app.call_from_thread(self._show_csv, header, rows, "#fixlist-preview")
+
+    def _show_csv(
+        self, header: list[str], rows: list[list[str]], selector: str = "#csv-preview"
+    ) -> None:
+        table = self.query_one(selector, DataTable)
         table.clear(columns=True)
         table.add_columns(*header)
         for row in rows:
@@ -185,7 +209,7 @@ class ReportsScreen(ListDetailScreen):
 
     def action_next_tab(self) -> None:
         tabs = self.query_one("#report-preview", TabbedContent)
-        order = ["tab-summary", "tab-csv", "tab-pdf"]
+        order = ["tab-summary", "tab-csv", "tab-pdf", "tab-fixlist"]
         tabs.active = (
             order[(order.index(tabs.active) + 1) % len(order)] if tabs.active in order else order[0]
         )
@@ -194,33 +218,37 @@ class ReportsScreen(ListDetailScreen):
         detail = self.detail
         if detail is None:
             return
+        formats = [("CSV report", "csv"), ("PDF report", "pdf")]
+        if detail.fixlist_csv:
+            formats.append(("Fix-list (CSV)", "fixlist"))
         self.ask(
             f"Export report of upload #{detail.row.upload_id}",
             [
-                Field(
-                    "format",
-                    "Format",
-                    kind="select",
-                    value="csv",
-                    options=[("CSV", "csv"), ("PDF", "pdf")],
-                ),
+                Field("format", "Format", kind="select", value="csv", options=formats),
                 Field(
                     "path",
                     "Copy to (a folder or a file path)",
                     required=True,
                     value=str(Path.home()),
+                    words=("folder", "directory", "file"),
                 ),
             ],
             lambda v: self.export(detail, v["format"], v["path"]),
             submit="Export",
         )
 
-    @work(exclusive=True, group="write-export", exit_on_error=False, thread=True)
-    def export(self, detail: ReportDetail, fmt: str, path: str) -> None:
+    async def export(self, detail: ReportDetail, fmt: str, path: str) -> None:
+        """The export form's action: copy in a thread; a refusal stays in the form."""
+        import asyncio
+
+        from batchops_core.services.report_files import export_fixlist
         from batchops_core.services.reports import ReportFormat, export_report
 
-        target = export_report(detail, ReportFormat(fmt), path)
-        self.app.call_from_thread(self.notify, f"Saved {target}.", title="Exported")
+        if fmt == "fixlist":
+            target = await asyncio.to_thread(export_fixlist, detail, path)
+        else:
+            target = await asyncio.to_thread(export_report, detail, ReportFormat(fmt), path)
+        self.notify(f"Saved {target}.", title="Exported", markup=False)
 
     def action_deliver(self) -> None:
         from batchops_core.services.reports import ReportFormat, report_path

@@ -32,15 +32,17 @@ STATUS_STYLE = {
     RunStatus.SKIPPED: "dim",
 }
 COLUMNS = (
-    ("id", "#"),
-    ("status", "status"),
-    ("kind", "kind"),
-    ("title", "file / schedule"),
-    ("dept", "dept"),
-    ("created", "created"),
-    ("took", "took"),
-    ("rows", "rows in→out"),
+    ("id", "#", 1, 6),
+    ("status", "status", 1, 9),
+    ("kind", "kind", 3, 10),
+    ("title", "file / schedule", 1, 28),
+    ("dept", "dept", 4, 12),
+    ("created", "created", 3, 11),
+    ("took", "took", 2, 7),
+    ("rows", "rows in→out", 2, 13),
 )
+"""(key, label, priority, width): at 80 columns #, status, file, took and rows; the rest (kind,
+department, times) are in the detail pane."""
 
 
 def status_text(status: Any) -> Text:
@@ -83,6 +85,7 @@ def render_run(detail: RunDetail) -> Table:
     add_plain_row(grid, "what", f"{run.kind.value}: {run.title}")
     if run.department:
         add_plain_row(grid, "department", run.department)
+    add_plain_row(grid, "created", when(run.created_at))
     add_plain_row(grid, "worker", run.worker or "—")
     add_plain_row(grid, "started", when(run.started_at))
     add_plain_row(grid, "finished", when(run.finished_at))

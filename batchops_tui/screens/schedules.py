@@ -3,16 +3,18 @@ enable/disable (admins), run now (everyone)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.widgets import Static
 
 from batchops_core.enums import RunStatus
 from batchops_core.permissions import Action
-from batchops_tui.formatting import clip, short_when
+from batchops_tui.formatting import clip, plain, short_when
 from batchops_tui.screens.base import BaseScreen
 from batchops_tui.widgets.common.paged_table import PagedTable
 
@@ -20,20 +22,32 @@ if TYPE_CHECKING:
     from batchops_core.services.schedules import ScheduleRow
 
 COLUMNS = (
-    ("id", "#"),
-    ("name", "name"),
-    ("task", "task"),
-    ("cron", "cron"),
-    ("tz", "tz"),
-    ("next", "next"),
-    ("last", "last result"),
-    ("on", "on"),
+    ("id", "#", 1, 4),
+    ("name", "name", 1, 22),
+    ("task", "task", 4, 18),
+    ("cron", "cron", 3, 13),
+    ("tz", "tz", 5, 14),
+    ("next", "next", 2, 11),
+    ("last", "last result", 2, 20),
+    ("on", "on", 1, 3),
 )
+"""(key, label, priority, width): at 80 columns #, name, next, last result and on; task, cron
+and time zone are in the line under the table."""
 LAST_STYLE = {RunStatus.SUCCEEDED: "green", RunStatus.FAILED: "bold red"}
 
 
-def schedule_cells(row: ScheduleRow) -> list[object]:
-    last = "—"
+def next_text(row: ScheduleRow, now: datetime) -> Text | str:
+    """The next firing; one already past is shown as overdue (nothing fired it), never
+    replaced by a fresh computation."""
+    if not row.enabled:
+        return "—"
+    if row.next_run_at is not None and row.next_run_at < now:
+        return Text(f"overdue {short_when(row.next_run_at)}", style="bold yellow")
+    return short_when(row.next_run_at)
+
+
+def schedule_cells(row: ScheduleRow, now: datetime) -> list[object]:
+    last: Text | str = "—"
     if row.last_status is not None:
         last = Text(
             f"{row.last_status.value} {short_when(row.last_run_at)}",
@@ -45,10 +59,17 @@ def schedule_cells(row: ScheduleRow) -> list[object]:
         clip(row.task, 18),
         row.cron,
         clip(row.timezone, 14),
-        short_when(row.next_run_at) if row.enabled else "—",
+        next_text(row, now),
         last,
         Text("on", style="green") if row.enabled else Text("off", style="dim"),
     ]
+
+
+def schedule_line(row: ScheduleRow) -> str:
+    """Everything about the highlighted schedule, for the line under the table."""
+    args = ", ".join(f"{k}={v}" for k, v in (row.arguments or {}).items()) or "no arguments"
+    text = f"#{row.id} {row.name}: {row.task} at '{row.cron}' {row.timezone}; {args}"
+    return text + (f" — {row.description}" if row.description else "")
 
 
 class SchedulesScreen(BaseScreen):
@@ -73,10 +94,16 @@ class SchedulesScreen(BaseScreen):
 
     def body(self) -> ComposeResult:
         yield PagedTable(COLUMNS, page_size=self.app.settings.tui.page_size, id="schedules-table")  # type: ignore[attr-defined]
+        yield Static("", id="schedule-line")
 
     def on_mount(self) -> None:
         super().on_mount()
         self.query_one(PagedTable).table.focus()
+
+    @on(PagedTable.Highlighted)
+    def _highlighted(self) -> None:
+        row = self.selected()
+        self.query_one("#schedule-line", Static).update(plain(schedule_line(row) if row else ""))
 
     def reload(self) -> None:
         self.load()
@@ -88,7 +115,9 @@ class SchedulesScreen(BaseScreen):
         table = self.query_one(PagedTable)
         page = await self.page_of(list_schedules)
         self.rows = {str(r.id): r for r in page.items}
-        table.show(page, [(str(r.id), schedule_cells(r)) for r in page.items])
+        now = self.bo.clock()
+        table.show(page, [(str(r.id), schedule_cells(r, now)) for r in page.items])
+        self._highlighted()
 
     @on(PagedTable.QueryChanged)
     def _query(self) -> None:
@@ -117,12 +146,14 @@ class SchedulesScreen(BaseScreen):
 
         def saved(values: dict[str, Any] | None) -> None:
             if values is not None:
-                self.save(row.id if row else None, values)
+                self.reload()
 
-        self.app.push_screen(ScheduleDialog(schedulable_task_names(), row), saved)
+        job_id = row.id if row else None
+        dialog = ScheduleDialog(schedulable_task_names(), row, save=lambda v: self.save(job_id, v))
+        self.app.push_screen(dialog, saved)
 
-    @work(exclusive=True, group="write-schedules", exit_on_error=False)
     async def save(self, job_id: int | None, values: dict[str, Any]) -> None:
+        """The dialog's action: a refusal (unknown department, bad cron) stays in the dialog."""
         from batchops_core.services import schedules
 
         if job_id is None:
@@ -130,9 +161,10 @@ class SchedulesScreen(BaseScreen):
         else:
             row = await self.call(schedules.update_schedule, job_id=job_id, **values)
         self.notify(
-            f"Schedule {row.name} saved; next firing {short_when(row.next_run_at)}.", markup=False
+            f"Schedule {row.name} saved; next firing {short_when(row.next_run_at)}.",
+            title="Schedules",
+            markup=False,
         )
-        self.reload()
 
     def action_toggle(self) -> None:
         row = self.selected()

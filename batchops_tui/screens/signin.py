@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from textual import on, work
+from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Center, Horizontal, Vertical
@@ -39,6 +40,9 @@ class SignInScreen(Screen[None]):
             tooltip="Reset your password with an emailed code",
         ),
         Binding("ctrl+q", "app.exit", "Quit", id="signin.quit"),
+        # Enter in the username field moves on at once, on the app's queue (see the app's tab
+        # binding): `user<Enter>pass<Enter>` typed in one burst still reaches both fields.
+        Binding("enter", "next_field", "Next", show=False, priority=True, system=True),
     ]
 
     def compose(self) -> ComposeResult:
@@ -58,8 +62,9 @@ class SignInScreen(Screen[None]):
     def on_mount(self) -> None:
         self.query_one("#username", Input).focus()
 
-    @on(Input.Submitted, "#username")
-    def _next(self) -> None:
+    def action_next_field(self) -> None:
+        if self.focused is not self.query_one("#username", Input):
+            raise SkipAction()  # enter does what it does elsewhere (submit, press a button)
         self.query_one("#password", Input).focus()
 
     @on(Input.Submitted, "#password")

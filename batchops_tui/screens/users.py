@@ -175,13 +175,14 @@ class UsersScreen(BaseScreen):
                 ),
                 Field("password", "Initial password", kind="password", required=True),
             ],
-            lambda v: self.create(v),
+            self.create,
             submit="Create",
             note="Non-admin accounts get a verification code by email right away.",
+            done=self.reload,
         )
 
-    @work(exclusive=True, group="write-users", exit_on_error=False)
     async def create(self, values: dict[str, str]) -> None:
+        """The form's action: a refusal (bad email, taken name) stays in the form."""
         from batchops_core.services.users import create_account
 
         user = await create_account(
@@ -194,7 +195,6 @@ class UsersScreen(BaseScreen):
             password=values["password"],
         )
         self.notify(f"Account {user.username} created.", title="Users", markup=False)
-        self.reload()
 
     def action_role(self) -> None:
         user = self.selected()
@@ -212,8 +212,9 @@ class UsersScreen(BaseScreen):
                     options=ROLE_OPTIONS,
                 )
             ],
-            lambda v: self.write(accounts.set_role, user.username, role=Role(v["role"])),
+            lambda v: self.apply(accounts.set_role, user.username, role=Role(v["role"])),
             submit="Change role",
+            done=self.reload,
         )
 
     def action_toggle_active(self) -> None:
@@ -249,6 +250,14 @@ class UsersScreen(BaseScreen):
                 lambda: self.force_reset(user.username),
                 confirm="Force reset",
             )
+
+    async def apply(
+        self, service: Callable[..., Awaitable[object]], username: str, **kwargs: Any
+    ) -> None:
+        """A form's service call: raises (the form shows why) or tells what was done."""
+        await self.call(service, username=username, **kwargs)
+        done = service.__name__.replace("_", " ")
+        self.notify(f"{username}: {done} done.", title="Users", markup=False)
 
     @work(exclusive=True, group="write-users", exit_on_error=False)
     async def write(

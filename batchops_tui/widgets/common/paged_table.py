@@ -2,6 +2,11 @@
 
 The widget holds no data access: it posts `PagedTable.QueryChanged` when the filter text or the
 page changes, the screen runs its load worker and hands back a `Page` with `show()`.
+
+Columns are chosen by priority for the width the table has: a column is `(key, label)` (always
+shown) or `(key, label, priority, width)`; the most important columns that fit are shown, in
+their declared order, and the rest stay in the screen's detail. At 80 columns Runs keeps its
+duration and rows, Schedules its `on` and last result.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -23,7 +29,11 @@ from batchops_core.services.pagination import Page
 from batchops_tui.formatting import page_label, plain
 
 Row = tuple[str, Sequence[object]]
-"""A row key (the object's id) and its cells."""
+"""A row key (the object's id) and its cells (one per declared column)."""
+Column = tuple[str, str] | tuple[str, str, int, int]
+"""(key, label) or (key, label, priority — 1 first, width of its usual content)."""
+CELL_PADDING = 2
+SCROLLBAR = 2
 
 FILTER_DEBOUNCE = 0.3
 
@@ -82,7 +92,7 @@ class PagedTable(Vertical):
 
     def __init__(
         self,
-        columns: Sequence[tuple[str, str]],
+        columns: Sequence[Column],
         *,
         page_size: int = 50,
         placeholder: str = "filter (enter to apply, esc to close)",
@@ -96,14 +106,51 @@ class PagedTable(Vertical):
         self.total = 0
         self._placeholder = placeholder
         self._debounce: Timer | None = None
+        self._rows: list[Row] = []
+        self._pager = "loading…"
+        self.shown_columns: tuple[int, ...] = tuple(range(len(columns)))
+        """Indices of the declared columns on screen."""
 
     def compose(self) -> ComposeResult:
         yield Input(placeholder=self._placeholder, classes="table-filter")
         table: DataTable[object] = DataTable(cursor_type="row", zebra_stripes=True)
-        for key, label in self.columns:
-            table.add_column(label, key=key)
+        width = self.app.size.width if self.app is not None else 0
+        self.shown_columns = self.fitting(width)
+        for i in self.shown_columns:
+            table.add_column(self.columns[i][1], key=self.columns[i][0])
         yield table
         yield Label("loading…", classes="pager")
+
+    def fitting(self, width: int) -> tuple[int, ...]:
+        """The columns to show in `width` cells: by priority, then in declared order."""
+        if width <= 0:
+            return tuple(range(len(self.columns)))
+        order = sorted(
+            range(len(self.columns)),
+            key=lambda i: self.columns[i][2] if len(self.columns[i]) > 2 else 0,  # type: ignore[misc]
+        )
+        chosen: list[int] = []
+        used = SCROLLBAR
+        for i in order:
+            column = self.columns[i]
+            need = (column[3] if len(column) > 3 else len(column[1])) + CELL_PADDING  # type: ignore[misc]
+            if len(column) > 2 and used + need > width:
+                continue
+            chosen.append(i)
+            used += need
+        return tuple(sorted(chosen))
+
+    def on_resize(self) -> None:
+        visible = self.fitting(self.size.width)
+        if visible == self.shown_columns:
+            return
+        self.shown_columns = visible
+        table = self.table
+        keep = self.selected_key()
+        table.clear(columns=True)
+        for i in visible:
+            table.add_column(self.columns[i][1], key=self.columns[i][0])
+        self._fill(keep)
 
     @property
     def table(self) -> DataTable[object]:
@@ -127,21 +174,39 @@ class PagedTable(Vertical):
 
     def show(self, page: Page[object], rows: Sequence[Row]) -> None:
         """Replace the rows, keeping the cursor on the same object when it is still listed."""
-        table = self.table
         keep = self.selected_key()
-        table.clear()
-        for key, cells in rows:
-            table.add_row(*(plain(cell) for cell in cells), key=key)
+        self._rows = list(rows)
         self.total = page.total
         self.page_offset = page.offset
         pages = "  [ ] pages" if page.total > page.limit else ""
-        self.query_one(".pager", Label).update(
-            page_label(page.offset, len(rows), page.total) + pages
-        )
+        self._pager = page_label(page.offset, len(rows), page.total) + pages
+        self._show_pager()
+        self._fill(keep)
+
+    def _fill(self, keep: str | None) -> None:
+        table = self.table
+        table.clear()
+        for key, cells in self._rows:
+            table.add_row(*(plain(cells[i]) for i in self.shown_columns if i < len(cells)), key=key)
         if keep is not None:
             # The row may be gone (filtered, archived): then the cursor stays at the top.
             with contextlib.suppress(RowDoesNotExist):
                 table.move_cursor(row=table.get_row_index(keep))
+
+    def _show_pager(self) -> None:
+        """The page line; an applied `/` filter stays visible there after its box closes."""
+        label = self.query_one(".pager", Label)
+        if self.search:
+            label.update(
+                Text.assemble(
+                    ("filter ", "bold"),
+                    (f"“{self.search}”", "bold yellow"),
+                    "  (/ to change)  ",
+                    self._pager,
+                )
+            )
+        else:
+            label.update(self._pager)
 
     def selected_key(self) -> str | None:
         table = self.table
@@ -179,6 +244,7 @@ class PagedTable(Vertical):
             return
         self.search = text.strip()
         self.page_offset = 0
+        self._show_pager()
         self.post_message(self.QueryChanged(self))
 
     @on(DataTable.RowSelected)

@@ -10,14 +10,17 @@ from textual.widgets import Label, Sparkline, Static
 
 
 class Kpi(Vertical):
-    """One figure with its caption; `update()` sets the value and an optional detail line."""
+    """One figure with its caption; `update()` sets the value and an optional detail line.
+
+    The caption is the tile's border title, so that a 4-row tile holds the value and its second
+    line (MTTR, the severity split, "waiting"), which a caption row used to push out."""
 
     def __init__(self, caption: str, *, id: str) -> None:
         super().__init__(id=id, classes="kpi")
         self.caption = caption
+        self.border_title = caption
 
     def compose(self) -> ComposeResult:
-        yield Label(self.caption, classes="kpi-caption")
         yield Label("…", classes="kpi-value")
         yield Label("", classes="kpi-detail")
 

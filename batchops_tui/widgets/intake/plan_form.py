@@ -101,7 +101,18 @@ def build_config(mode: ProcessMode, fields: dict[str, str]) -> dict[str, Any]:
 
 
 class PlanForm(Vertical):
-    """Mode selector plus the form of the chosen mode."""
+    """Mode selector plus the form of the chosen mode.
+
+    `height: auto`: inside Intake's scrolling form a `Vertical` keeps `height: 1fr` and is
+    clipped instead of scrolling (transform's columns and grade scale, delete's all/any never
+    showed at 80×24).
+    """
+
+    DEFAULT_CSS = """
+    PlanForm { height: auto; }
+    PlanForm ContentSwitcher, PlanForm ContentSwitcher > Vertical { height: auto; }
+    PlanForm TextArea { height: 5; }
+    """
 
     def compose(self) -> ComposeResult:
         yield Select(
@@ -153,6 +164,16 @@ class PlanForm(Vertical):
             elif isinstance(widget, Input):
                 out[name] = widget.value.strip()
         return out
+
+    def reset(self) -> None:
+        """Back to the defaults after an upload: a field kept from the last file (a stale
+        `group_by`) made every following upload fail PLAN_INVALID."""
+        self.query_one("#plan-mode", Select).value = ProcessMode.TRANSFORM
+        for widget in self.query("#plan-forms Input").results(Input):
+            widget.value = ""
+        for area in self.query("#plan-forms TextArea").results(TextArea):
+            area.text = ""
+        self.query_one("#p-combine", Select).value = "all"
 
     def config(self) -> tuple[ProcessMode, dict[str, Any]]:
         mode = self.mode
