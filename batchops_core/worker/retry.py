@@ -1,14 +1,14 @@
 """What is worth retrying unchanged, and how long to wait before the next try.
 
-A *transient* failure (a dropped database or Redis connection, a lock timeout, a killed pool
-process) may not meet a later try of the same job; a data failure always will, so it becomes an
-incident instead and is retried only with a changed configuration (a known error's remediation).
+A *transient* failure (a dropped database or Redis connection, a lock timeout) may not meet a
+later try of the same job; a data failure always will, so it becomes an incident instead and is
+retried only with a changed configuration (a known error's remediation). A parse process that
+crashed is its own upload's data incident (the pool isolates it), not a transient failure.
 """
 
 from __future__ import annotations
 
 import socket
-from concurrent.futures.process import BrokenProcessPool
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -55,8 +55,8 @@ def is_transient(exc: BaseException) -> bool:
             text = str(orig or exc).lower()
             return any(s in text for s in ("locked", "busy", "connection", "closed", "timeout"))
         return False
-    if isinstance(exc, socket.gaierror | BrokenProcessPool):
-        return True  # a pool worker killed (e.g. out of memory): retry, bounded by max_tries
+    if isinstance(exc, socket.gaierror):
+        return True
     return isinstance(exc, RedisConnectionError | RedisTimeoutError)
 
 
