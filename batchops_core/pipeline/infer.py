@@ -56,7 +56,11 @@ def is_identifier_name(name: str) -> bool:
 
 
 def _to_text_series(arr: pa.ChunkedArray) -> pd.Series:
-    return pd.Series(arr.to_pandas(), dtype="str") if len(arr) else pd.Series([], dtype="str")
+    if not len(arr):
+        return pd.Series([], dtype="str")
+    if pa.types.is_string(arr.type):
+        arr = pc.cast(arr, pa.large_string())  # pandas' own type: offsets widened, text not copied
+    return pd.Series(arr.to_pandas(), dtype="str")
 
 
 def clean_text(arr: pa.Array | pa.ChunkedArray) -> pa.ChunkedArray:
@@ -65,22 +69,56 @@ def clean_text(arr: pa.Array | pa.ChunkedArray) -> pa.ChunkedArray:
         arr = pa.chunked_array([arr])
     if arr.type != pa.string() and arr.type != pa.large_string():
         arr = pc.cast(arr, pa.string())
-    if not _needs_trim(arr):
+    blank_edge, empty = _edges(arr)
+    if not blank_edge:
         # the CSV reader already turned empty cells into nulls; nothing to copy
-        empty = pc.equal(arr, "")
-        if not pc.any(empty).as_py():
+        if not empty:
             return arr
-        return pc.if_else(empty, pa.scalar(None, arr.type), arr)
+        return pc.if_else(pc.equal(arr, ""), pa.scalar(None, arr.type), arr)
     trimmed = pc.utf8_trim_whitespace(arr)
     return pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, trimmed.type), trimmed)
 
 
-def _needs_trim(arr: pa.ChunkedArray) -> bool:
-    """Whether any cell starts or ends with blank space (cheap prefix/suffix tests, no copy)."""
-    for blank in (" ", "\t"):
-        if pc.any(pc.starts_with(arr, blank)).as_py() or pc.any(pc.ends_with(arr, blank)).as_py():
-            return True
-    return False
+_BLANK = np.zeros(256, dtype=bool)
+_BLANK[[ord(" "), ord("\t")]] = True
+
+
+def _edges(arr: pa.ChunkedArray) -> tuple[bool, bool]:
+    """Whether any cell starts or ends with a space or tab, and whether any is "" — read from
+    each cell's first and last byte in the Arrow buffers (one pass, no copy; four prefix/suffix
+    kernels per column cost 0.13 s on a million-row file). A null's slot may hold bytes, so a
+    hit there only sends the column down the careful path, which gives the same result."""
+    blank = empty = False
+    for chunk in arr.chunks:
+        n = len(chunk)
+        if n == 0 or chunk.null_count == n:
+            continue
+        bufs = chunk.buffers()
+        width = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+        offsets = np.frombuffer(
+            bufs[1], dtype=width, count=n + 1, offset=chunk.offset * width(0).nbytes
+        )
+        starts, ends = offsets[:-1], offsets[1:]
+        filled = ends > starts
+        everywhere = bool(filled.all())
+        if everywhere:
+            pass
+        elif chunk.null_count:
+            valid = np.asarray(chunk.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+            empty = empty or bool((valid & ~filled).any())
+        else:
+            empty = True
+        if bufs[2] is None or not (everywhere or filled.any()):
+            continue
+        if not everywhere:
+            starts, ends = starts[filled], ends[filled]
+        data = np.frombuffer(bufs[2], dtype=np.uint8)
+        first, last = data[starts], data[ends - 1]
+        if _BLANK[first].any() or _BLANK[last].any():
+            blank = True
+        if blank and empty:
+            break
+    return blank, empty
 
 
 def _missing_mask(arr: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -147,8 +185,10 @@ def _from_numbers(arr: pa.ChunkedArray) -> ColumnResult:
     if values.dtype.kind != "f":
         return ColumnResult(pd.Series(values), "integer")
     finite = values[~np.isnan(values)] if arr.null_count else values
+    head = finite[:4096]  # scores with decimals show it at once: no full pass to find out
     whole = (
         finite.size > 0
+        and bool(np.array_equal(np.floor(head), head))
         and bool(np.array_equal(np.floor(finite), finite))
         and bool(np.abs(finite).max() < 2**53)
     )

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 
 FOLD = str.maketrans(
     {
@@ -34,6 +35,8 @@ FOLD = str.maketrans(
     }
 )
 MARGIN = 10.0
+DROPPED = ("__row__",)
+"""Columns of the work dataset a report never shows (the original row numbers)."""
 MAX_LINES = 6
 SAMPLE = 300
 ESCAPE = str.maketrans({"\\": "\\\\", "(": "\\(", ")": "\\)", "\r": "\\r"})
@@ -262,15 +265,20 @@ def write_pdf(
     *,
     title: str,
     metadata: list[tuple[str, str]],
-    table: pd.DataFrame,
+    table: pd.DataFrame | pa.Table,
     max_rows: int,
     statistics: pd.DataFrame | None = None,
     notes: list[str] | None = None,
     table_title: str = "Data",
 ) -> dict[str, Any]:
-    """Render the report; return {"pages", "rows_shown", "rows_total", "capped"}."""
+    """Render the report; return {"pages", "rows_shown", "rows_total", "capped"}. An Arrow
+    `table` is sliced before it becomes pandas: rows past the cap are never touched."""
     total = len(table)
-    shown = table.head(max_rows) if max_rows and total > max_rows else table
+    if isinstance(table, pa.Table):
+        kept = table.slice(0, max_rows) if max_rows and total > max_rows else table
+        shown = kept.drop_columns([c for c in DROPPED if c in kept.column_names]).to_pandas()
+    else:
+        shown = table.head(max_rows) if max_rows and total > max_rows else table
     capped = len(shown) < total
     columns = [str(c) for c in shown.columns]
     wide = len(columns) > 6 or (statistics is not None and len(statistics.columns) > 8)

@@ -37,7 +37,9 @@ def save_frame(frame: pd.DataFrame, path: Path) -> Path:
     return path
 
 
-def load_frame(path: Path, stage: Stage) -> pd.DataFrame:
+def load_table(path: Path, stage: Stage) -> pa.Table:
+    """The dataset as Arrow, memory-mapped: what publish streams to the CSV and slices for the
+    PDF, so rows it only copies through are never converted to pandas objects."""
     if not path.is_file():
         raise StageError(
             stage,
@@ -45,7 +47,11 @@ def load_frame(path: Path, stage: Stage) -> pd.DataFrame:
             f"the intermediate result {path.name} of an earlier stage is missing",
             hint="Retry the upload from the first stage.",
         )
-    return feather.read_table(str(path), memory_map=True).to_pandas()
+    return feather.read_table(str(path), memory_map=True)
+
+
+def load_frame(path: Path, stage: Stage) -> pd.DataFrame:
+    return load_table(path, stage).to_pandas()
 
 
 def save_note(work: Path, stage: Stage, note: dict[str, Any]) -> None:
