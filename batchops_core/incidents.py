@@ -350,3 +350,34 @@ async def record_task_failure(
         default_category="automation",
     )
     return recorded.incident_id
+
+
+async def resolve_task_incidents(
+    session: AsyncSession, *, task: str, job_id: int, run_id: int, now: datetime | None = None
+) -> list[int]:
+    """A later run of the same schedule succeeded: resolve its open automation incidents.
+
+    Matched by the task's incident source and the schedule (task + arguments), so a success of
+    `ingest_department` for Fees never closes the Library's incident. Returns the ids resolved.
+    """
+    now = now or utcnow()
+    open_ones = (
+        await session.scalars(
+            select(Incident).where(
+                Incident.source == f"task:{task}"[:100],
+                Incident.job_id == job_id,
+                Incident.status.in_(ACTIVE_STATUSES),
+            )
+        )
+    ).all()
+    for incident in open_ones:
+        action = f"run #{run_id} of the same schedule succeeded"
+        resolve(
+            incident,
+            root_cause=incident.root_cause or f"{incident.error_code} (passed on a later run)",
+            corrective_action=action,
+            now=now,
+        )
+        add_event(session, incident.id, TimelineKind.AUTO_RESOLVED, action, at=now)
+        await close_ticket(session, incident.id, now, f"Resolved automatically: {action}")
+    return [i.id for i in open_ones]

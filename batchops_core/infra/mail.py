@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import html as html_lib
 import logging
+import mimetypes
 import ssl
+from collections.abc import Sequence
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Any
@@ -103,9 +105,16 @@ def check_configured(settings: Settings) -> None:
 
 
 def build_message(
-    settings: Settings, *, to: list[str], subject: str, text: str, html: str | None = None
+    settings: Settings,
+    *,
+    to: list[str],
+    subject: str,
+    text: str,
+    html: str | None = None,
+    attachments: Sequence[tuple[str, bytes]] = (),
 ) -> EmailMessage:
-    """A plain-text + HTML message from the configured sender, subject prefixed with the product."""
+    """A plain-text + HTML message from the configured sender, subject prefixed with the product;
+    `attachments` are (file name, bytes) pairs, typed by the name's extension."""
     message = EmailMessage()
     message["From"] = settings.smtp.from_address
     message["To"] = ", ".join(to)
@@ -121,17 +130,29 @@ def build_message(
         f'<p style="color:#666">&mdash; {PRODUCT}</p></body></html>',
         subtype="html",
     )
+    for name, data in attachments:
+        kind = mimetypes.guess_type(name)[0] or "application/octet-stream"
+        maintype, _, subtype = kind.partition("/")
+        message.add_attachment(data, maintype=maintype, subtype=subtype, filename=name)
     return message
 
 
 async def send_mail(
-    settings: Settings, *, to: list[str], subject: str, text: str, html: str | None = None
+    settings: Settings,
+    *,
+    to: list[str],
+    subject: str,
+    text: str,
+    html: str | None = None,
+    attachments: Sequence[tuple[str, bytes]] = (),
 ) -> None:
     """Hand one message to the SMTP server or raise MailError saying why not."""
     if not to:
         raise MailError("the message has no recipient.")
     kwargs = _connection_kwargs(settings.smtp)
-    message = build_message(settings, to=to, subject=subject, text=text, html=html)
+    message = build_message(
+        settings, to=to, subject=subject, text=text, html=html, attachments=attachments
+    )
     try:
         await aiosmtplib.send(message, **kwargs)
     except (aiosmtplib.SMTPException, OSError, TimeoutError, ssl.SSLError) as exc:

@@ -117,3 +117,37 @@ async def test_migration_matches_the_department_model(db: Database) -> None:
     async with db.engine.connect() as conn:
         diffs = await conn.run_sync(compare)
     assert diffs == []
+
+
+async def test_migration_keeps_records_and_links_and_downgrades(
+    db: Database, users: dict[Role, UserInfo]
+) -> None:
+    """0005 adds columns in place: a table rebuild would cascade into department_records and
+    clear every user's department (SQLite runs with foreign keys on)."""
+    from alembic import command
+    from sqlalchemy import func, text
+
+    from batchops_core.infra.migrate import alembic_config, upgrade
+    from batchops_core.models import DepartmentRecord, User
+    from batchops_core.services.departments import set_user_department
+
+    async with db.unit() as uow:
+        await set_user_department(uow, actor=SYSTEM, username="user1", department="Fees")
+        records = await uow.scalar(select(func.count()).select_from(DepartmentRecord))
+
+    def down(conn: object) -> None:
+        cfg = alembic_config()
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0004")
+
+    async with db.engine.begin() as conn:
+        await conn.run_sync(down)
+        columns = (await conn.execute(text("SELECT * FROM departments"))).keys()
+        alias = (await conn.execute(text("SELECT pattern FROM known_errors WHERE id = 3"))).scalar()
+    assert "gradebook" not in columns and alias == r"^MISSING_COLUMN: .*student_id"
+    await upgrade(db)
+    async with db.unit() as uow:
+        after = await uow.scalar(select(func.count()).select_from(DepartmentRecord))
+        dept = await uow.scalar(select(User.department_id).where(User.username == "user1"))
+        fees = await uow.scalar(select(Department.id).where(Department.name == "Fees"))
+    assert records and after == records and dept == fees

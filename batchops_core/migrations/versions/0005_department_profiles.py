@@ -46,18 +46,21 @@ known_errors = sa.table("known_errors", sa.column("name", sa.String), sa.column(
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("departments", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column(
-                "key_column", sa.String(length=64), nullable=True, server_default="student_id"
-            )
-        )
-        batch_op.add_column(
-            sa.Column("gradebook", sa.Boolean(), nullable=False, server_default=sa.true())
-        )
-        batch_op.add_column(
-            sa.Column("aliases", sa.JSON(), nullable=False, server_default=sa.text("'{}'"))
-        )
+    # Plain ADD COLUMN, never batch mode: on SQLite a batch "move and copy" drops the old table,
+    # and with foreign keys on that cascades into department_records and clears every user's,
+    # upload's and run's department.
+    op.add_column(
+        "departments",
+        sa.Column("key_column", sa.String(length=64), nullable=True, server_default="student_id"),
+    )
+    op.add_column(
+        "departments",
+        sa.Column("gradebook", sa.Boolean(), nullable=False, server_default=sa.true()),
+    )
+    op.add_column(
+        "departments",
+        sa.Column("aliases", sa.JSON(), nullable=False, server_default=sa.text("'{}'")),
+    )
     # A JSON null and SQL NULL differ on PostgreSQL; either means "no list".
     op.execute(
         departments.update()
@@ -97,7 +100,5 @@ def downgrade() -> None:
         .where(departments.c.name == "Library")
         .values(required_columns=sa.null())
     )
-    with op.batch_alter_table("departments", schema=None) as batch_op:
-        batch_op.drop_column("aliases")
-        batch_op.drop_column("gradebook")
-        batch_op.drop_column("key_column")
+    for column in ("aliases", "gradebook", "key_column"):  # native DROP COLUMN (SQLite 3.35+)
+        op.execute(f"ALTER TABLE departments DROP COLUMN {column}")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from batchops_core.enums import RunKind, RunStatus
 from batchops_core.errors import BatchOpsError
-from batchops_core.incidents import FailureInfo, record_task_failure
+from batchops_core.incidents import FailureInfo, record_task_failure, resolve_task_incidents
 from batchops_core.infra import events
 from batchops_core.infra.batching import MicroBatch
 from batchops_core.infra.clock import utcnow
@@ -40,6 +40,34 @@ log = logging.getLogger(__name__)
 MAX_LOG_LINES = 500
 RUNBOOK_LINGER = 0.01
 """Seconds a run row waits for others to share its transaction (see `batching.py`)."""
+
+
+class RunCancelled(Exception):
+    """A person cancelled the run (`services/actions.cancel_run`): its row is `cancelled`."""
+
+
+CANCEL_POLL_SECONDS = 1.0
+"""How often a running body's row is read to see whether a person cancelled it."""
+
+
+async def _watched(run: AutomationRun, work: Coroutine[Any, Any, Outcome]) -> Outcome:
+    """Await the body; stop it when its run row turns `cancelled` (read every second, so a task
+    done in under a second costs no query). Any other end of the frame stops the body too."""
+    task = asyncio.ensure_future(work)
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=CANCEL_POLL_SECONDS)
+            if done:
+                return task.result()
+            async with run.ctx.db.unit() as session:
+                status = await session.scalar(select(JobRun.status).where(JobRun.id == run.run_id))
+            if status is RunStatus.CANCELLED:
+                raise RunCancelled
+    finally:
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
 
 
 class AutomationFailed(BatchOpsError):
@@ -175,7 +203,10 @@ async def run_automation(
         if body is None:
             raise BatchOpsError(f"there is no automation task named {name!r}.")
         async with deadline:
-            outcome = await body(run, *args, **kwargs)
+            outcome = await _watched(run, body(run, *args, **kwargs))
+    except RunCancelled:
+        run.info("cancelled by a person; the task was stopped")
+        return {"run_id": run_id, "task": name, "status": RunStatus.CANCELLED.value}
     except asyncio.CancelledError:
         run.info("cancelled (worker shutting down); the job will run again")
         await asyncio.shield(_finish(run, RunStatus.CANCELLED, "CANCELLED", "cancelled"))
@@ -296,6 +327,27 @@ async def _finish_ok(run: AutomationRun, outcome: Outcome, job_id: int | None) -
         run.ctx.settings,
         events.Event(type="run.updated", id=run.run_id, status=outcome.status.value),
     )
+    if job_id is not None and outcome.status in (RunStatus.SUCCEEDED, RunStatus.SKIPPED):
+        await _resolve_earlier_failures(run, job_id)
+
+
+async def _resolve_earlier_failures(run: AutomationRun, job_id: int) -> None:
+    """Close the open incidents of this schedule's task: the next run worked (succeeded, or had
+    nothing to do). Best effort: the run's success stands even if this write fails (the
+    incident then waits for a person)."""
+    try:
+        async with run.ctx.db.unit() as session:
+            resolved = await resolve_task_incidents(
+                session, task=run.task, job_id=job_id, run_id=run.run_id
+            )
+    except Exception as exc:
+        log.warning("run %s: could not resolve earlier incidents: %s", run.run_id, exc)
+        return
+    for incident_id in resolved:
+        await events.publish(
+            run.ctx.settings,
+            events.Event(type="incident.updated", id=incident_id, status="resolved"),
+        )
 
 
 async def _finish(
