@@ -32,6 +32,7 @@ SCREENS: tuple[ScreenSpec, ...] = (
     ScreenSpec("5", "reports", "Reports", "reports", "ReportsScreen", "published reports"),
     ScreenSpec("6", "schedules", "Schedules", "schedules", "SchedulesScreen", "cron jobs"),
     ScreenSpec("7", "sources", "Sources", "sources", "SourcesScreen", "external data, missing days"),
+    ScreenSpec("8", "attendance", "Attendance", "attendance", "AttendanceScreen", "punches, days"),
 )
 ADMIN_SCREENS: tuple[ScreenSpec, ...] = (
     ScreenSpec("u", "users", "Users", "users", "UsersScreen", "user administration (admins)"),

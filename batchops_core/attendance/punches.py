@@ -351,3 +351,31 @@ async def list_punches(
         high = datetime.combine(date.fromordinal(when.toordinal() + 2), datetime.min.time())
         query = query.where(Punch.punched_at >= low, Punch.punched_at < high)
     return [PunchInfo.of(p, c, n) for p, c, n in await uow.execute(query)]
+
+
+async def punches_of_day(
+    uow: UnitOfWork, *, actor: Actor, employee: str, day: str | date
+) -> list[PunchInfo]:
+    """Every punch (manual ones in any state) that belongs to one attendance day of one
+    employee by the day rule (`rules.assign_day`): a night shift's morning punches included."""
+    require(actor, Action.VIEW_ATTENDANCE)
+    emp = await find_employee(uow, employee)
+    shift = await uow.get(Shift, emp.shift_id)
+    when = parse_date(day)
+    low = datetime.combine(date.fromordinal(when.toordinal() - 1), datetime.min.time())
+    high = datetime.combine(date.fromordinal(when.toordinal() + 3), datetime.min.time())
+    rows = (
+        await uow.scalars(
+            select(Punch)
+            .where(Punch.employee_id == emp.id, Punch.punched_at >= low, Punch.punched_at < high)
+            .order_by(Punch.punched_at, Punch.id)
+        )
+    ).all()
+    target = PR.day_number(when)
+    mine = []
+    for row in rows:
+        cal, minute = divmod(PR.minute_number(row.punched_at), R.MINUTES_PER_DAY)
+        got, rel = R.assign_day(cal, minute, shift.start_minute, shift.end_minute)
+        if rel == rel and got == target:
+            mine.append(PunchInfo.of(row, emp.code, emp.name))
+    return mine
