@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -96,6 +97,9 @@ async def _check(settings: Settings) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Files the daemon writes (database, storage, reports, backups, logs) are for its group only:
+    # 0640 files in 0750 folders, whatever the shell's umask (the unit also sets UMask=0027).
+    os.umask(0o027)
     args = build_parser().parse_args(argv)
     default = "WARNING" if args.once or args.check else "INFO"
     log_to_stderr(getattr(logging, str(args.log_level or default).upper(), logging.INFO))

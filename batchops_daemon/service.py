@@ -1,9 +1,16 @@
 """The long-running daemon: an arq worker (or, without Redis, a database-polling worker) plus
 the loops every daemon runs: heartbeat, sweeper, schedule dispatcher, metrics, systemd watchdog.
 
-Shutdown on SIGTERM/SIGINT is ours, not arq's: stop taking jobs, give running jobs up to
+Shutdown on SIGTERM/SIGINT/SIGHUP is ours, not arq's: stop taking jobs, give running jobs up to
 `worker.shutdown_grace` seconds, then cancel the rest — a cancelled upload is handed back to
 `queued` in the database and arq re-queues its job at once — and exit 0.
+
+Outages are lived through, not exited on. arq's worker ends when Redis drops (arq #435): the
+daemon logs "Redis unreachable since …" once, lets the jobs in hand finish, pings every second
+and starts a fresh arq worker on the same pool when Redis answers. A database outage stops the
+taking of jobs (and holds jobs that were taken) until `SELECT 1` answers again; loops skip their
+passes meanwhile instead of logging a traceback a second. The sweeper runs every second with
+liveness (`worker/liveness.py`), so a dead worker's work runs again within seconds.
 """
 
 from __future__ import annotations
@@ -16,8 +23,9 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from arq import ArqRedis
+from arq import ArqRedis, create_pool
 from arq.worker import Worker
+from redis.exceptions import RedisError
 
 from batchops_core.infra import events
 from batchops_core.infra.config import Settings
@@ -29,11 +37,23 @@ from batchops_core.worker.context import TaskContext
 from batchops_core.worker.dispatch_loop import run_dispatch_loop
 from batchops_core.worker.dispatcher import Dispatcher
 from batchops_core.worker.heartbeat import Heartbeat, worker_name
-from batchops_core.worker.sweeper import sweep_once
+from batchops_core.worker.liveness import LivenessJudge
+from batchops_core.worker.outages import OutageLog, Service
+from batchops_core.worker.sweeper import SweepState, sweep_once
 from batchops_daemon import systemd
-from batchops_daemon.jobs import BACKOFF_KEY, CTX_KEY, arq_functions
+from batchops_daemon.jobs import BACKOFF_KEY, CTX_KEY, READY_KEY, arq_functions
 
 log = logging.getLogger(__name__)
+
+SWEEP_EVERY = 1.0
+"""Seconds between sweeps: with liveness, a dead worker's uploads run again within ~5 s."""
+WATCH_EVERY = 1.0
+"""Seconds between two checks of the database (and of Redis while it is away)."""
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+
+def is_redis_failure(exc: BaseException) -> bool:
+    return isinstance(exc, RedisError | OSError | TimeoutError | ConnectionError)
 
 
 def worker_settings(settings: Settings, **overrides: Any) -> dict[str, Any]:
@@ -90,6 +110,12 @@ class Daemon:
         self._loops: list[asyncio.Task[None]] = []
         self._redis: ArqRedis | None = None
         self._stopped = False
+        self.outages = OutageLog(settings, db)
+        self.sweep_state = SweepState()
+        self.db_up = asyncio.Event()
+        self.db_up.set()
+        self._worker: Worker | None = None
+        self._failing: set[str] = set()
 
     # ------------------------------------------------------------------ shared loops
 
@@ -123,7 +149,11 @@ class Daemon:
             except OSError as exc:
                 log.warning("metrics not served on port %s: %s", self.metrics_port, exc)
         every = float(self.settings.worker.heartbeat_seconds)
-        self._spawn("sweeper", self._every(every, self._sweep))
+        judge = LivenessJudge(self.settings)
+        self.sweep_state.judge = judge
+        self.outages.redis = judge.redis
+        self._spawn("database-watch", self._every(WATCH_EVERY, self._watch_database))
+        self._spawn("sweeper", self._every(SWEEP_EVERY, self._sweep))
         self._spawn("metrics", self._every(every, self._refresh_metrics))
         self._spawn(
             "schedules",
@@ -142,20 +172,49 @@ class Daemon:
         self._loops.append(asyncio.create_task(work, name=f"{self.name}:{name}"))  # type: ignore[arg-type]
 
     async def _every(self, seconds: float, step: Callable[[], Awaitable[None]]) -> None:
+        name = getattr(step, "__name__", "loop").strip("_")
         while not self.stop_event.is_set():
             try:
                 await step()
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # one failed pass must not end the loop
-                log.warning("%s failed: %s", getattr(step, "__name__", "loop"), exc)
+            except Exception as exc:  # one failed pass must not end the loop; said once a streak
+                if name not in self._failing:
+                    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+                    log.warning("%s failed: %s", name, first or type(exc).__name__)
+                self._failing.add(name)
+            else:
+                self._failing.discard(name)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stop_event.wait(), timeout=seconds)
 
+    async def _watch_database(self) -> None:
+        """`SELECT 1` every second: an outage stops job taking; its end resumes it."""
+        timeout = self.settings.database.connect_timeout + 1
+        try:
+            await asyncio.wait_for(self.db.check(), timeout=timeout)
+        except Exception as exc:
+            await self.outages.down(Service.DATABASE, exc)
+            self.db_up.clear()
+            if self._worker is not None:
+                self._worker.allow_pick_jobs = False
+            return
+        if await self.outages.up(Service.DATABASE):
+            self.sweep_state.database_back(self.settings)
+        self.db_up.set()
+        if self._worker is not None and not self.stop_event.is_set():
+            self._worker.allow_pick_jobs = True
+
     async def _sweep(self) -> None:
-        await sweep_once(self.db, self.settings, self.dispatcher)
+        if not self.db_up.is_set():
+            return
+        redis_away = self.outages.since(Service.REDIS) is not None
+        dispatcher = None if redis_away else self.dispatcher
+        await sweep_once(self.db, self.settings, dispatcher, state=self.sweep_state)
 
     async def _refresh_metrics(self) -> None:
+        if not self.db_up.is_set():
+            return
         depth = None
         if self._redis is not None:
             with contextlib.suppress(Exception):
@@ -195,6 +254,8 @@ class Daemon:
             await self.heartbeat.stop()
         if self.dispatcher is not None:
             await self.dispatcher.close()
+        if self.sweep_state.judge is not None:
+            await self.sweep_state.judge.close()
         self.metrics.close()
 
     def request_stop(self, signum: int | None = None) -> None:
@@ -209,58 +270,92 @@ class Daemon:
 
     def install_signal_handlers(self) -> None:
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in STOP_SIGNALS:
             loop.add_signal_handler(sig, self.request_stop, sig)
 
     # ------------------------------------------------------------------ arq mode
 
     async def run_arq(self, **overrides: Any) -> int:
-        """Run the arq worker until stopped; 0 after a clean stop, 1 if Redis went away."""
+        """Run arq workers until stopped, a fresh one after each Redis outage; 0 after a clean
+        stop, 1 if the worker failed for another reason."""
         daemon = self
 
         async def on_startup(ctx: dict[str, Any]) -> None:
-            ctx[CTX_KEY] = await daemon.start(ctx["redis"])
+            first = daemon.dispatcher is None
+            ctx[CTX_KEY] = await daemon.start(ctx["redis"]) if first else daemon.dispatcher.context
             ctx[BACKOFF_KEY] = daemon.retry_backoff
-            systemd.notify(f"READY=1\nSTATUS=worker {daemon.name} on {queue_name(daemon.settings)}")
+            ctx[READY_KEY] = daemon.db_up
+            if first:
+                status = f"STATUS=worker {daemon.name} on {queue_name(daemon.settings)}"
+                systemd.notify(f"READY=1\n{status}")
 
-        async def on_shutdown(ctx: dict[str, Any]) -> None:
-            await daemon.stop_loops()
-
-        worker = Worker(
-            **worker_settings(
-                self.settings, on_startup=on_startup, on_shutdown=on_shutdown, **overrides
-            )
+        pool = await create_pool(
+            arq_redis_settings(self.settings), default_queue_name=queue_name(self.settings)
         )
+        workers: list[Worker] = []
+        status = 0
+        while not self.stop_event.is_set():
+            kwargs = worker_settings(
+                self.settings, redis_pool=pool, on_startup=on_startup, **overrides
+            )
+            worker = Worker(**kwargs)
+            worker.allow_pick_jobs = self.db_up.is_set()
+            workers.append(worker)
+            self._worker = worker
+            failure = await self._run_until_stop(worker)
+            if failure is None:
+                break
+            if not is_redis_failure(failure):
+                log.error("the worker stopped: %s", failure)
+                status = 1
+                break
+            await self.outages.down(Service.REDIS, failure)
+            if await self._wait_for_redis(pool):
+                await self.outages.up(Service.REDIS)
+        for worker in workers:
+            worker.allow_pick_jobs = False
+        await self._drain(lambda: sum(not t.done() for w in workers for t in w.tasks.values()))
+        await self._close_workers(workers, pool)
+        return status
+
+    async def _run_until_stop(self, worker: Worker) -> BaseException | None:
+        """Run one arq worker until the daemon stops (None) or the worker fails (its error)."""
         main = asyncio.create_task(worker.main())
         worker.main_task = main
         stopper = asyncio.create_task(self.stop_event.wait())
         done, _ = await asyncio.wait({main, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        status = 0
-        if main in done:
-            stopper.cancel()
-            exc = main.exception()
-            if exc is not None:
-                log.error("the worker stopped: %s", exc)
-                status = 1
-        else:
-            worker.allow_pick_jobs = False
-            await self._drain(lambda: sum(not t.done() for t in worker.tasks.values()))
-        await self._close_worker(worker)
-        await asyncio.gather(main, return_exceptions=True)
-        return status
+        if main not in done:
+            return None
+        stopper.cancel()
+        return None if main.cancelled() else main.exception()
 
-    async def _close_worker(self, worker: Worker) -> None:
+    async def _wait_for_redis(self, pool: ArqRedis) -> bool:
+        """Ping every second until Redis answers (True) or the daemon stops (False)."""
+        timeout = self.settings.redis.connect_timeout + 1
+        while not self.stop_event.is_set():
+            try:
+                await asyncio.wait_for(pool.ping(), timeout=timeout)
+                return True
+            except Exception:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stop_event.wait(), timeout=WATCH_EVERY)
+        return False
+
+    async def _close_workers(self, workers: list[Worker], pool: ArqRedis) -> None:
         """arq's `Worker.close` minus its deprecated pool close and shared health-key delete."""
-        for task in worker.tasks.values():
-            if not task.done():
-                task.cancel()  # arq re-queues a cancelled job; the core hands its upload back
-        if worker.main_task is not None:
-            worker.main_task.cancel()
-        await asyncio.gather(*worker.tasks.values(), return_exceptions=True)
+        for worker in workers:
+            for task in worker.tasks.values():
+                if not task.done():
+                    task.cancel()  # arq re-queues a cancelled job; the core hands its upload back
+            if worker.main_task is not None:
+                worker.main_task.cancel()
+        for worker in workers:
+            await asyncio.gather(*worker.tasks.values(), return_exceptions=True)
+            if worker.main_task is not None:
+                await asyncio.gather(worker.main_task, return_exceptions=True)
         await self.stop_loops()
-        if worker._pool is not None:
-            await worker._pool.aclose()
-            worker._pool = None
+        with contextlib.suppress(Exception):
+            await pool.aclose()
 
     async def _drain(self, running: Callable[[], int]) -> None:
         deadline = time.monotonic() + self.settings.worker.shutdown_grace
@@ -283,12 +378,11 @@ class Daemon:
         while not self.stop_event.is_set():
             for upload_id in [u for u, t in in_flight.items() if t.done()]:
                 del in_flight[upload_id]
-            if len(in_flight) < limit:
+            if len(in_flight) < limit and self.db_up.is_set():
                 try:
                     async with self.db.unit() as session:
                         queued = [i for i, _ in await queued_uploads(session, limit=limit * 2)]
-                except Exception as exc:
-                    log.warning("could not read queued uploads: %s", exc)
+                except Exception:  # the database watch says it once
                     queued = []
                 for upload_id in queued:
                     if upload_id in in_flight or len(in_flight) >= limit:

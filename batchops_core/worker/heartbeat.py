@@ -3,8 +3,9 @@
 arq's own health key is shared by every worker of a queue and deleted by whichever stops first
 (arq #291), so BatchOps keeps its own: each worker process (daemon or embedded) upserts its row
 and sets `<prefix>:worker:<name>` every `heartbeat_seconds`, and bumps `job_runs.heartbeat_at` of
-exactly the runs it is executing. The sweeper treats a `running` run whose heartbeat is older than
-`stale_after_seconds` as lost, whether its worker died or the run was orphaned by an error.
+exactly the runs it is executing. Beside them runs the one-second liveness key of `liveness.py`,
+which is what tells a sweeper within seconds that a worker died (the database heartbeat only
+backs it up where liveness cannot tell, e.g. another host without Redis).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from batchops_core.infra.clock import utcnow
 from batchops_core.infra.config import Settings
 from batchops_core.infra.db import Database
 from batchops_core.models import JobRun, WorkerHeartbeat
+from batchops_core.worker.liveness import LivenessBeat
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +51,8 @@ class WorkTracker:
 
     uploads: dict[int, int] = field(default_factory=dict)
     runs: dict[int, int] = field(default_factory=dict)
+    jobs: set[str] = field(default_factory=set)
+    """arq job ids in hand, so a sweeper can tell a dead worker's jobs from a live one's."""
 
     def add_upload(self, upload_id: int) -> None:
         self.uploads[upload_id] = self.uploads.get(upload_id, 0) + 1
@@ -97,6 +101,8 @@ class Heartbeat:
         self.started_at = utcnow()
         self._task: asyncio.Task[None] | None = None
         self.last_beat: datetime | None = None
+        self.liveness = LivenessBeat(settings, name, self.tracker)
+        self._failing = False
 
     async def beat(self) -> None:
         """One beat: the row, the runs in hand, the Redis key, an event; raises on DB errors."""
@@ -119,7 +125,7 @@ class Heartbeat:
             try:
                 await self.redis.set(redis_key(self.settings, self.name), now.isoformat(), ex=ttl)
             except Exception as exc:  # Redis down: the database row still says we are alive
-                log.warning("could not record the heartbeat in Redis: %s", exc)
+                log.debug("could not record the heartbeat in Redis: %s", exc)
         self.last_beat = now
         await events.publish(
             self.settings,
@@ -127,6 +133,7 @@ class Heartbeat:
         )
 
     def start(self) -> None:
+        self.liveness.start()
         if self._task is None:
             self._task = asyncio.create_task(self._loop(), name=f"heartbeat:{self.name}")
 
@@ -136,12 +143,19 @@ class Heartbeat:
                 await self.beat()
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # a missed beat is logged; the next one may succeed
-                log.warning("heartbeat of %s failed: %s", self.name, exc)
+            except Exception as exc:  # said once per outage; the next beat may succeed
+                if not self._failing:
+                    log.warning("heartbeat of %s failed: %s", self.name, _sentence(exc))
+                self._failing = True
+            else:
+                if self._failing:
+                    log.info("heartbeat of %s recorded again", self.name)
+                self._failing = False
             await asyncio.sleep(self.settings.worker.heartbeat_seconds)
 
     async def stop(self, *, remove: bool = True) -> None:
         """Stop beating; `remove` deletes the row and key so the worker shows as gone at once."""
+        await self.liveness.stop(remove=remove)
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
@@ -160,6 +174,12 @@ class Heartbeat:
                 await self.redis.delete(redis_key(self.settings, self.name))
             except Exception as exc:
                 log.warning("could not remove the heartbeat key of %s: %s", self.name, exc)
+
+
+def _sentence(exc: BaseException) -> str:
+    """The first line of a driver error (asyncpg/SQLAlchemy messages run to many lines)."""
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 async def _upsert(session: AsyncSession, beat: Heartbeat, now: datetime) -> None:

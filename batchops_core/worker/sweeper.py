@@ -1,20 +1,25 @@
 """The sweeper: the database, not Redis, decides what happened to work whose worker vanished.
 
 arq delivers at least once, but a job whose worker was SIGKILLed is re-run only after its
-in-progress key expires (job_timeout + 10 s), never with `max_tries` exhausted, and not at all if
-Redis lost the queue. So every daemon sweeps: a `running` JobRun whose heartbeat (bumped by the
-worker executing it, see `workers.py`) is older than `stale_after_seconds` is marked failed with
-`WORKER_LOST`; its upload goes back to `queued` and is enqueued again while fewer than
-`max_tries` runs were lost, else it fails with an incident. Each move is a conditional UPDATE, so
-two sweepers (or a sweeper and a slow worker) never both win.
+in-progress key expires (job_timeout + 40 s), never with `max_tries` exhausted, and not at all if
+Redis lost the queue. So every daemon sweeps every second. Whether a run's worker lives comes from
+signals that die with the process (`liveness.py`: a Redis key with a 4 s TTL, the PID on the same
+host): a dead worker's `running` run is marked failed with `WORKER_LOST` at once; its upload goes
+back to `queued` and is enqueued again while fewer than `max_tries` runs were lost, else it fails
+with an incident. A live worker's runs are never lost (a database outage stops heartbeats, not
+workers); one it no longer executes is handed back. Only where liveness cannot tell does a
+heartbeat older than `stale_after_seconds` count. Jobs dead workers held in arq and queued uploads
+no job covers are rescued by `rescue.py`. Each move is a conditional UPDATE, so two sweepers (or a
+sweeper and a slow worker) never both win.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Update, and_, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,6 +32,8 @@ from batchops_core.infra.config import Settings
 from batchops_core.infra.db import Database
 from batchops_core.models import JobRun, Upload
 from batchops_core.worker.arq_settings import queue_name
+from batchops_core.worker.liveness import Life, LivenessJudge, Verdict
+from batchops_core.worker.rescue import RescueState, requeue_uncovered, rescue_orphaned_jobs
 
 if TYPE_CHECKING:
     from batchops_core.worker.dispatcher import Dispatcher
@@ -168,14 +175,93 @@ class SweepReport:
     """What one sweep changed; the daemon logs it and the tests assert on it."""
 
     lost_runs: list[int] = field(default_factory=list)
+    handed_back_runs: list[int] = field(default_factory=list)
     requeued_uploads: list[int] = field(default_factory=list)
     failed_uploads: list[int] = field(default_factory=list)
     failed_automation_runs: list[int] = field(default_factory=list)
     incidents: list[int] = field(default_factory=list)
+    rescued_jobs: list[str] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
-        return bool(self.lost_runs or self.requeued_uploads or self.failed_uploads)
+        return bool(
+            self.lost_runs
+            or self.handed_back_runs
+            or self.requeued_uploads
+            or self.failed_uploads
+            or self.rescued_jobs
+        )
+
+
+@dataclass
+class SweepState:
+    """What a daemon's sweeper keeps between passes (liveness, suspicions, its DB continuity).
+
+    `time_rule_from` (monotonic) holds back the heartbeat-age rule until the database has been
+    reachable for `stale_after_seconds`: after an outage every heartbeat looks old, and the
+    workers that wrote them are alive.
+    """
+
+    judge: LivenessJudge | None = None
+    rescue: RescueState = field(default_factory=RescueState)
+    orphans: dict[int, float] = field(default_factory=dict)
+    time_rule_from: float = 0.0
+
+    def database_back(self, settings: Settings) -> None:
+        self.time_rule_from = time.monotonic() + settings.worker.stale_after_seconds
+
+
+ORPHAN_GRACE = 2.5
+"""Seconds a live worker must go on not listing a run before the run is handed back."""
+
+
+@dataclass(frozen=True)
+class _Move:
+    run_id: int
+    kind: str
+    upload_id: int | None
+    task: str
+    worker: str | None
+    code: str
+    message: str
+    by_time: bool
+
+
+def _decide(
+    rows: list[Any], verdicts: dict[str, Verdict], state: SweepState | None, settings: Settings
+) -> list[_Move]:
+    """Which running runs are lost (dead worker, or silent where liveness cannot tell) and which
+    a live worker no longer executes (handed back, never counted as lost)."""
+    now = time.monotonic()
+    time_rule = state is None or now >= state.time_rule_from
+    moves: list[_Move] = []
+    seen: set[int] = set()
+    for run_id, kind, upload_id, task, worker, stale in rows:
+        verdict = verdicts.get(worker or "", Verdict(Life.UNKNOWN))
+        base = (run_id, kind, upload_id, task, worker)
+        if verdict.life is Life.DEAD:
+            message = f"worker {worker or '?'} is gone (its process ended) while running this."
+            moves.append(_Move(*base, WORKER_LOST, message, False))
+        elif verdict.life is Life.ALIVE:
+            if verdict.holds(upload_id=upload_id, run_id=run_id) is not False or state is None:
+                continue
+            seen.add(run_id)
+            first = state.orphans.setdefault(run_id, now)
+            if now - first >= ORPHAN_GRACE:
+                message = (
+                    f"worker {worker} is alive but no longer runs this (it gave it up, e.g. "
+                    "during a database outage); the upload was queued again."
+                )
+                moves.append(_Move(*base, HANDED_BACK, message, False))
+        elif stale and time_rule:
+            message = (
+                f"worker {worker or '?'} stopped heart-beating for over "
+                f"{settings.worker.stale_after_seconds} s while running this."
+            )
+            moves.append(_Move(*base, WORKER_LOST, message, True))
+    if state is not None:
+        state.orphans = {r: t for r, t in state.orphans.items() if r in seen}
+    return moves
 
 
 async def sweep_once(
@@ -184,54 +270,43 @@ async def sweep_once(
     dispatcher: Dispatcher | None = None,
     *,
     now: datetime | None = None,
+    state: SweepState | None = None,
 ) -> SweepReport:
-    """Find runs whose heartbeat stopped and re-queue or fail them; re-enqueue stuck uploads."""
+    """Recover runs whose worker died or gave them up, and work that no queue will run.
+
+    With a `state` (a daemon's sweeper), liveness decides: a dead worker's runs are lost at once;
+    a live worker's runs are never lost, only handed back when it stopped executing them. Where
+    liveness cannot tell (and always without a state), a heartbeat older than
+    `stale_after_seconds` counts as lost.
+    """
     now = now or utcnow()
     cutoff = now - timedelta(seconds=settings.worker.stale_after_seconds)
     report = SweepReport()
     to_enqueue: list[tuple[int, str]] = []
+    last_sign = func.coalesce(JobRun.heartbeat_at, JobRun.started_at, JobRun.created_at)
     async with db.unit() as session:
-        last_sign = func.coalesce(JobRun.heartbeat_at, JobRun.started_at, JobRun.created_at)
-        stale = (
+        rows = (
             await session.execute(
-                select(JobRun.id, JobRun.kind, JobRun.upload_id, JobRun.task, JobRun.worker)
-                .where(JobRun.status == RunStatus.RUNNING, last_sign < cutoff)
+                select(
+                    JobRun.id,
+                    JobRun.kind,
+                    JobRun.upload_id,
+                    JobRun.task,
+                    JobRun.worker,
+                    last_sign < cutoff,
+                )
+                .where(JobRun.status == RunStatus.RUNNING)
                 .order_by(JobRun.id)
-                .limit(500)
+                .limit(1000)
             )
         ).all()
-    for run_id, kind, upload_id, task, worker in stale:
-        message = (
-            f"worker {worker or '?'} stopped heart-beating for over "
-            f"{settings.worker.stale_after_seconds} s while running this."
-        )
-        async with db.unit() as session:
-            won = await session.execute(
-                update(JobRun)
-                .where(JobRun.id == run_id, JobRun.status == RunStatus.RUNNING, last_sign < cutoff)
-                .values(
-                    status=RunStatus.FAILED,
-                    finished_at=now,
-                    error_code=WORKER_LOST,
-                    error_message=message,
-                )
-            )
-            if not won.rowcount:  # type: ignore[attr-defined]
-                continue
-            report.lost_runs.append(run_id)
-            if kind == RunKind.PIPELINE and upload_id is not None:
-                await _recover_upload(session, settings, upload_id, run_id, message, report)
-                if upload_id in report.requeued_uploads:
-                    to_enqueue.append((upload_id, f"{settings.redis.prefix}:sweep:{run_id}"))
-            else:
-                failure = FailureInfo(code=WORKER_LOST, message=message)
-                incident_id = await record_task_failure(
-                    session, task=task, failure=failure, run_id=run_id, settings=settings
-                )
-                report.failed_automation_runs.append(run_id)
-                report.incidents.append(incident_id)
+    judge = state.judge if state is not None else None
+    verdicts = await judge.judge(r[4] for r in rows if r[4]) if judge and rows else {}
+    for move in _decide(list(rows), verdicts, state, settings):
+        await _apply(db, settings, move, cutoff, now, report, to_enqueue)
     queue_depth = await _queue_depth(dispatcher, settings)
     await _find_stuck_uploads(db, settings, cutoff, report, to_enqueue, queue_depth)
+    await _rescue_arq(db, settings, dispatcher, state, report, to_enqueue)
     for upload_id, job_id in to_enqueue:
         if dispatcher is not None:
             await dispatcher.process_upload(upload_id, job_id=job_id)
@@ -239,18 +314,99 @@ async def sweep_once(
         await events.publish(
             settings, events.Event(type="run.updated", id=run_id, status=RunStatus.FAILED.value)
         )
+    for run_id in report.handed_back_runs:
+        await events.publish(
+            settings, events.Event(type="run.updated", id=run_id, status=RunStatus.CANCELLED.value)
+        )
     for upload_id in report.requeued_uploads:
         await _publish_upload(settings, upload_id, UploadStatus.QUEUED)
     for upload_id in report.failed_uploads:
         await _publish_upload(settings, upload_id, UploadStatus.FAILED)
     if report.changed:
         log.warning(
-            "sweeper: %d lost runs, re-queued uploads %s, failed uploads %s",
+            "sweeper: %d lost runs, %d handed back, re-queued uploads %s, failed uploads %s, "
+            "rescued jobs %s",
             len(report.lost_runs),
+            len(report.handed_back_runs),
             report.requeued_uploads,
             report.failed_uploads,
+            report.rescued_jobs,
         )
     return report
+
+
+async def _apply(
+    db: Database,
+    settings: Settings,
+    move: _Move,
+    cutoff: datetime,
+    now: datetime,
+    report: SweepReport,
+    to_enqueue: list[tuple[int, str]],
+) -> None:
+    """Move one run by a conditional UPDATE (two sweepers never both win), then its upload."""
+    last_sign = func.coalesce(JobRun.heartbeat_at, JobRun.started_at, JobRun.created_at)
+    where = [JobRun.id == move.run_id, JobRun.status == RunStatus.RUNNING]
+    if move.by_time:
+        where.append(last_sign < cutoff)
+    lost = move.code == WORKER_LOST
+    status = RunStatus.FAILED if lost or move.kind != RunKind.PIPELINE else RunStatus.CANCELLED
+    async with db.unit() as session:
+        won = await session.execute(
+            update(JobRun)
+            .where(*where)
+            .values(
+                status=status, finished_at=now, error_code=move.code, error_message=move.message
+            )
+        )
+        if not won.rowcount:  # type: ignore[attr-defined]
+            return
+        (report.lost_runs if lost else report.handed_back_runs).append(move.run_id)
+        if move.kind == RunKind.PIPELINE and move.upload_id is not None:
+            if lost:
+                await _recover_upload(
+                    session, settings, move.upload_id, move.run_id, move.message, report
+                )
+            else:
+                moved = await session.execute(_requeue_idle_upload(move.upload_id))
+                if moved.rowcount:  # type: ignore[attr-defined]
+                    report.requeued_uploads.append(move.upload_id)
+            if move.upload_id in report.requeued_uploads:
+                to_enqueue.append((move.upload_id, f"{settings.redis.prefix}:sweep:{move.run_id}"))
+        else:
+            failure = FailureInfo(code=move.code, message=move.message)
+            incident_id = await record_task_failure(
+                session, task=move.task, failure=failure, run_id=move.run_id, settings=settings
+            )
+            report.failed_automation_runs.append(move.run_id)
+            report.incidents.append(incident_id)
+
+
+async def _rescue_arq(
+    db: Database,
+    settings: Settings,
+    dispatcher: Dispatcher | None,
+    state: SweepState | None,
+    report: SweepReport,
+    to_enqueue: list[tuple[int, str]],
+) -> None:
+    """Jobs dead workers held in arq, and queued uploads no job covers (see `rescue.py`)."""
+    pool = dispatcher.pool if dispatcher is not None else None
+    judge = state.judge if state is not None else None
+    if pool is None or state is None or judge is None or not judge.redis_trusted:
+        return
+    try:
+        skip = {u for u, _ in to_enqueue}
+        report.rescued_jobs.extend(await rescue_orphaned_jobs(pool, settings, skip_uploads=skip))
+        found = await requeue_uncovered(db, pool, settings, state.rescue)
+    except Exception as exc:  # Redis went away mid-pass: the next pass tries again
+        log.info("sweeper: arq rescue skipped: %s", exc)
+        return
+    known = {u for u, _ in to_enqueue}
+    for upload_id, job_id in found:
+        if upload_id not in known:
+            to_enqueue.append((upload_id, job_id))
+            report.rescued_jobs.append(job_id)
 
 
 async def _queue_depth(dispatcher: Dispatcher | None, settings: Settings) -> int | None:
