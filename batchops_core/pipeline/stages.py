@@ -26,7 +26,13 @@ from batchops_core.pipeline import errors as E
 from batchops_core.pipeline.atomic import copy_atomic, write_atomic
 from batchops_core.pipeline.errors import StageError
 from batchops_core.pipeline.profile import ValidationProfile
-from batchops_core.pipeline.workdir import load_frame, load_note, save_frame, save_note
+from batchops_core.pipeline.workdir import (
+    load_frame,
+    load_note,
+    load_table,
+    save_frame,
+    save_note,
+)
 
 REPORT_TITLE = "BatchOps report"
 HEAVY_MODULES = (
@@ -312,7 +318,7 @@ def _summarize(ctx: StageContext) -> StageOutcome:
     std = load_note(ctx.work, Stage.STANDARDIZE, Stage.SUMMARIZE)
     val = load_note(ctx.work, Stage.VALIDATE, Stage.SUMMARIZE)
     tra = load_note(ctx.work, Stage.TRANSFORM, Stage.SUMMARIZE)
-    frame = load_frame(ctx.work / tra["processed"], Stage.SUMMARIZE)
+    frame = load_table(ctx.work / tra["processed"], Stage.SUMMARIZE)  # Arrow, never pandas
     schema = dict(std["schema"]) if tra["output"] == "summary" else dict(tra["table_schema"])
     rows_out = len(frame) if tra["output"] != "summary" else len(frame)
     summary = summarize(
@@ -361,7 +367,7 @@ def _publish(ctx: StageContext) -> StageOutcome:
     val = load_note(ctx.work, Stage.VALIDATE, Stage.PUBLISH)
     tra = load_note(ctx.work, Stage.TRANSFORM, Stage.PUBLISH)
     summary = load_note(ctx.work, Stage.SUMMARIZE, Stage.PUBLISH)
-    table = load_frame(ctx.work / tra["table"], Stage.PUBLISH)
+    table = load_table(ctx.work / tra["table"], Stage.PUBLISH)  # Arrow: streamed, sliced
     schema = tra.get("table_schema") or {}
     exports = Path(ctx.export_dir)
     stem = safe_stem(ctx.filename)
@@ -407,7 +413,7 @@ def _publish(ctx: StageContext) -> StageOutcome:
                     tmp,
                     title=f"{REPORT_TITLE}: {ctx.filename}",
                     metadata=[tuple(m) for m in summary.get("metadata", [])],  # type: ignore[misc]
-                    table=table.drop(columns=["__row__"], errors="ignore"),
+                    table=table,
                     max_rows=ctx.pdf_max_rows,
                     statistics=None if tra["output"] == "summary" else _statistics_table(summary),
                     table_title="Summary statistics" if tra["output"] == "summary" else "Data",

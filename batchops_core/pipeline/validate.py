@@ -155,12 +155,31 @@ def _duplicated(col: pd.Series) -> np.ndarray:
     marking duplicates row by row, and a clean gradebook has none to mark."""
     try:
         arrow = pa.chunked_array(pa.array(col.array))
-        distinct = len(pc.unique(arrow.drop_null()))
-        if distinct == len(arrow) - arrow.null_count:
+        filled = arrow.drop_null()
+        if _strictly_increasing(filled):
+            return np.zeros(len(col), dtype=bool)
+        distinct = len(pc.unique(filled))
+        if distinct == len(filled):
             return np.zeros(len(col), dtype=bool)
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
         pass
     return col.duplicated(keep="first").to_numpy()
+
+
+def _strictly_increasing(keys: pa.ChunkedArray) -> bool:
+    """Exports are usually sorted by their identifier; then "no repeats" is one comparison of
+    neighbours (~15 ms on a million keys) instead of a hash of every key (~0.1-0.3 s). A sample
+    of the head answers "not sorted" without the full pass."""
+    n = len(keys)
+    if n < 2:
+        return True
+    head = keys.slice(0, min(n, 1025))
+    try:
+        if not pc.all(pc.less(head.slice(0, len(head) - 1), head.slice(1))).as_py():
+            return False
+        return bool(pc.all(pc.less(keys.slice(0, n - 1), keys.slice(1))).as_py())
+    except (pa.ArrowNotImplementedError, pa.ArrowInvalid):
+        return False  # a type with no order (dictionary, nested): the hash decides
 
 
 def _key_problems(frame: pd.DataFrame, key: str) -> list[dict[str, Any]]:
