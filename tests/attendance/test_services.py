@@ -282,3 +282,36 @@ async def test_roles_and_validation(db: Database, users: Users) -> None:
         listed = await calendar.list_shifts(uow, actor=users[Role.USER].actor)
         hols = await calendar.list_holidays(uow, actor=users[Role.USER].actor, year=2026)
     assert [s.name for s in listed] == ["Day", "Night"] and hols[0].name == "Founders' Day"
+
+
+async def test_a_correction_yields_when_the_day_was_worked_after_all(
+    db: Database, users: Users
+) -> None:
+    await setup_school(db, users)
+    mod = users[Role.MODERATOR].actor
+    async with db.unit() as uow:
+        await punches.add_punches(uow, rows=WEEK, source="biometric")
+        await days.process_attendance(uow, actor=mod, date_from="2026-11-01", date_to="2026-11-30")
+        run = await corrections.correct_awo(
+            uow, actor=mod, date_from="2026-11-01", date_to="2026-11-30"
+        )
+    assert (await _day(db, users, "E1", "2026-11-07"))["status"] == "A"
+    async with db.unit() as uow:  # Saturday's punches arrive late: the premise (WO) still holds
+        await punches.add_punches(
+            uow, rows=[p("E1", "2026-11-07 10:00"), p("E1", "2026-11-07 13:00")], source="late"
+        )
+    sat = await _day(db, users, "E1", "2026-11-07")
+    assert sat["status"] == "A" and sat["overtime_minutes"] == 150
+    async with db.unit() as uow:  # Friday was worked after all: Saturday is no longer A-WO-A
+        await punches.add_punches(
+            uow,
+            rows=[p("E1", "2026-11-06 09:00", "IN"), p("E1", "2026-11-06 17:00", "OUT")],
+            source="late",
+        )
+    assert (await _day(db, users, "E1", "2026-11-06"))["status"] == "P"
+    # the correction's own day is untouched by Friday's punch: only a new run re-decides it
+    assert (await _day(db, users, "E1", "2026-11-07"))["status"] == "A"
+    async with db.unit() as uow:
+        reverted = await corrections.revert_awo(uow, actor=mod, run_id=run.id)
+    assert reverted.reverted_at is not None
+    assert (await _day(db, users, "E1", "2026-11-07"))["status"] == "WO"
