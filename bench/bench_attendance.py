@@ -12,6 +12,7 @@ and BOTH devices, lunch breaks, duplicate punches, absences, a holiday):
   database, compute, write 62,000 day rows; then the same range again (idempotent: no writes).
 
     python -m bench.bench_attendance            # BENCH_EMPLOYEES=2000 BENCH_PUNCHES=250000
+    BENCH_ATTENDANCE_PG=postgresql+asyncpg://…/empty_db python -m bench.bench_attendance
 """
 
 from __future__ import annotations
@@ -108,7 +109,9 @@ def baseline(pun: PR.PunchArrays) -> tuple[float, int]:
     return time.perf_counter() - started, len(grouped)
 
 
-async def service(emp: PR.EmployeeArrays, pun: PR.PunchArrays) -> dict[str, float]:
+async def service(
+    emp: PR.EmployeeArrays, pun: PR.PunchArrays, url: str | None = None
+) -> dict[str, float]:
     from sqlalchemy import insert
 
     from batchops_core.attendance import days
@@ -120,7 +123,7 @@ async def service(emp: PR.EmployeeArrays, pun: PR.PunchArrays) -> dict[str, floa
 
     tmp = Path(tempfile.mkdtemp(prefix="bo-bench-att-"))
     settings = Settings(data_dir=str(tmp), redis=RedisSettings(url=""), smtp=SmtpSettings(host=""))
-    db = open_database(settings, f"sqlite+aiosqlite:///{tmp / 'bench.db'}")
+    db = open_database(settings, url or f"sqlite+aiosqlite:///{tmp / 'bench.db'}")
     await upgrade(db)
     stamps = pun.minute.astype("datetime64[m]").astype(datetime)
     names = {1: "IN", 2: "OUT", 3: "BOTH"}
@@ -201,6 +204,13 @@ def main() -> int:
         f"(cpu {figures['service_again_cpu']:.2f} s), "
         f"{int(figures['service_again_changed'])} rows changed"
     )
+    pg_url = os.environ.get("BENCH_ATTENDANCE_PG")  # an empty PostgreSQL database, if given
+    if pg_url:
+        pg = asyncio.run(service(emp, pun, pg_url))
+        print(
+            f"service on PostgreSQL: {pg['service_first']:.2f} s (cpu {pg['service_first_cpu']:.2f}"
+            f" s); again {pg['service_again']:.2f} s, {int(pg['service_again_changed'])} changed"
+        )
     worst = max(eng_t, figures["service_first"])
     print(f"goal <= {GOAL:.0f} s: {'met' if worst <= GOAL else 'MISSED'} (slowest {worst:.2f} s)")
     print(f"load average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
