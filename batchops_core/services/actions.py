@@ -210,7 +210,8 @@ async def process_again(
             )
         stored, filename, source = Path(upload.stored_path), upload.filename, upload.source
         mode = plan_mode or upload.process_mode
-        config = dict(upload.process_config or {}) if plan_mode is None else (plan_config or {})
+        own = dict(upload.process_config or {}) if plan_mode is None else {}
+        config = own if plan_config is None else dict(plan_config)
     if not stored.is_file():
         raise NotFound(f"the file of upload #{upload_id} is no longer in storage ({stored.name}).")
     scratch = db.settings.storage_path / "uploads" / ".incoming" / f"again-{uuid.uuid4().hex}"

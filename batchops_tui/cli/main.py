@@ -64,6 +64,13 @@ COMMAND_GROUPS: list[Command] = [
     Command("employee", "attendance", "employees: add, list, edit, remove, import"),
     Command("punch", "attendance", "punches: import, manual add, approve, reject, list"),
     Command("attendance", "attendance", "process, show, absentees, A-WO-A corrections, register"),
+    Command("department", "departments", "departments and validation profiles", ("departments",)),
+    Command(
+        "known-error", "known_errors", "known error patterns: add, edit, test", ("known-errors",)
+    ),
+    Command("runs", "runs", "run history, stages, rerun, cancel", ("run",)),
+    Command("incidents", "incidents", "incident queue and RCA actions", ("incident",)),
+    Command("reports", "reports", "published reports: export, send, process again", ("report",)),
     Command("completion", "completion", "print a shell completion script (bash or zsh)"),
 ]
 

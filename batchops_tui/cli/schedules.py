@@ -1,4 +1,4 @@
-"""`batchops schedule list|add|edit|enable|disable|run-now|next` for scripts.
+"""`batchops schedule list|add|edit|enable|disable|delete|run-now|next` for scripts.
 
 Who is acting: without `--as`, the shell operator (an admin named after the OS login, like every
 `batchops` command); with `--as USER` (or `BATCHOPS_USER`) and the password from
@@ -85,6 +85,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         toggle.add_argument("schedule", help="id or name")
         toggle.set_defaults(handler=toggle_command, enabled=enabled)
 
+    delete = commands.add_parser(
+        "delete", parents=[identity], help="delete a schedule; its runs stay (admins)"
+    )
+    delete.add_argument("schedule", help="id or name")
+    delete.set_defaults(handler=delete_command)
+
     fire = commands.add_parser("run-now", parents=[identity], help="fire a schedule once now")
     fire.add_argument("schedule", help="id or name")
     fire.set_defaults(handler=run_now_command)
@@ -102,7 +108,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _usage(parser: argparse.ArgumentParser) -> Any:
     async def show(args: argparse.Namespace, cli: Cli) -> int:
         parser.print_usage(sys.stderr)
-        cli.error("choose a schedule command: list, add, edit, enable, disable, run-now, next.")
+        cli.error(
+            "choose a schedule command: list, add, edit, enable, disable, delete, run-now, next."
+        )
         return EXIT_USAGE
 
     return show
@@ -271,6 +279,17 @@ async def toggle_command(args: argparse.Namespace, cli: Cli) -> int:
             session, actor=actor, job_id=found.id, enabled=args.enabled
         )
     _show(cli, "enabled" if args.enabled else "disabled", row)
+    return EXIT_OK
+
+
+async def delete_command(args: argparse.Namespace, cli: Cli) -> int:
+    from batchops_core.services.actions import delete_schedule
+
+    actor = await signed_in_actor(cli, args.as_user, password_stdin=args.password_stdin)
+    db = await cli.database()
+    async with db.unit() as session:
+        name = await delete_schedule(session, actor=actor, ref=args.schedule)
+    cli.print(f"schedule '{name}' deleted; its past runs are kept.")
     return EXIT_OK
 
 

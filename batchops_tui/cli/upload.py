@@ -39,7 +39,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="store and queue files for processing",
         description="Store each file and queue it for the five pipeline stages.",
     )
-    parser.add_argument("paths", nargs="+", metavar="PATH", help="CSV, XLSX or PDF files")
+    parser.add_argument(
+        "paths",
+        nargs="+",
+        metavar="PATH",
+        help="CSV, XLSX or PDF files; or `cancel ID…` to stop queued or processing uploads",
+    )
     parser.add_argument(
         "--plan",
         default=ProcessMode.TRANSFORM.value,
@@ -115,6 +120,10 @@ async def _dispatcher(cli: Cli, db: Any) -> Any:
 async def handle_upload(args: argparse.Namespace, cli: Cli) -> int:
     from batchops_core.services.uploads import IntakeRejected, check_plan, get_uploads, submit
 
+    if args.paths[0] == "cancel" and not Path("cancel").exists():
+        from batchops_tui.cli.cancel import cancel_uploads
+
+        return await cancel_uploads(args, cli)
     try:
         check_plan(args.plan, plan_config_from(args.plan_config))
     except (ValidationFailed, IntakeRejected) as exc:

@@ -56,6 +56,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     set_role.add_argument("role", metavar="ROLE", help=ROLE_CHOICES)
     set_role.set_defaults(handler=set_role_command)
 
+    set_dept = commands.add_parser(
+        "set-department", help="put an account in a department ('none' to take it out)"
+    )
+    set_dept.add_argument("name", metavar="NAME")
+    set_dept.add_argument("department", metavar="DEPARTMENT|none")
+    set_dept.set_defaults(handler=set_department_command)
+
     for action, text in [
         ("disable", "disable an account and end its sessions"),
         ("enable", "enable a disabled account"),
@@ -185,4 +192,16 @@ async def admin_command(args: argparse.Namespace, cli: Cli) -> int:
         user = await accounts.set_active(session, actor=actor, username=args.name, active=active)
     word = "enabled" if active else "disabled; its sessions ended"
     cli.print(f"'{user.username}' is {word}.")
+    return EXIT_OK
+
+
+async def set_department_command(args: argparse.Namespace, cli: Cli) -> int:
+    from batchops_core.services.departments import set_user_department
+
+    db = await cli.database()
+    async with db.unit() as session:
+        name = await set_user_department(
+            session, actor=shell_operator(), username=args.name, department=args.department
+        )
+    cli.print(f"'{args.name}' is now in {name}." if name else f"'{args.name}' is in no department.")
     return EXIT_OK
