@@ -17,6 +17,7 @@ driver is installed, else one sentence says which package is missing. Values bec
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import decimal
 from collections import Counter
@@ -167,6 +168,8 @@ def read_statement(config: dict[str, Any], columns: list[str], after: int, limit
 
 
 def jsonable(value: Any) -> Any:
+    if value is None or type(value) in (str, int, float, bool):
+        return value
     if isinstance(value, (datetime, date, time)):
         return value.isoformat()
     if isinstance(value, decimal.Decimal):
@@ -224,17 +227,20 @@ async def read_batch(
 def _records(
     source: Source, config: dict[str, Any], rows: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
+    """Rows → record dicts; the per-row work is kept to lookups (1M rows pass through here)."""
     id_col, ts_col = config["id_column"], config["timestamp_column"]
+    mapping = list((config.get("columns") or {c: c for c in (rows[0] if rows else {})}).items())
     out = []
     for row in rows:
-        ext = external_id(row[id_col], id_col)
+        raw_id, stamp = row[id_col], row[ts_col]
+        ext = raw_id if type(raw_id) is int else external_id(raw_id, id_col)
         out.append(
             {
                 "source_id": source.id,
-                "day": day_of(row[ts_col], ts_col),
+                "day": stamp.date() if type(stamp) is datetime else day_of(stamp, ts_col),
                 "partition": "",
                 "key": str(ext),
-                "data": map_row(config, row),
+                "data": {target: jsonable(row[col]) for target, col in mapping},
                 "external_id": ext,
                 "upload_id": None,
             }
@@ -306,19 +312,25 @@ async def sync_database(db: Database, source_id: int) -> DatabaseSyncResult:
     engine = open_external(config, secret)
     total, batches = 0, 0
     days: Counter[date] = Counter()
+    ahead: asyncio.Task[list[dict[str, Any]]] | None = None
     try:
         columns = await read_columns(engine, config)
-        while True:
-            rows = await read_batch(engine, config, columns, last, batch_size)
-            if not rows:
-                break
+        rows = await read_batch(engine, config, columns, last, batch_size)
+        while rows:
+            if len(rows) == batch_size:  # read the next batch while this one is stored
+                next_after = external_id(rows[-1][config["id_column"]], config["id_column"])
+                ahead = asyncio.create_task(
+                    read_batch(engine, config, columns, next_after, batch_size)
+                )
             last, batch_days = await store_batch(db, source_id, last, rows)
             days.update(batch_days)
             total += len(rows)
             batches += 1
-            if len(rows) < batch_size:
-                break
+            rows, ahead = (await ahead if ahead is not None else []), None
     finally:
+        if ahead is not None:  # a failed store: the batch read ahead is dropped, unread
+            ahead.cancel()
+            await asyncio.gather(ahead, return_exceptions=True)
         await engine.dispose()
     return DatabaseSyncResult(
         total, batches, last, {d.isoformat(): n for d, n in sorted(days.items())}

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -58,10 +59,39 @@ class RecordPage:
     """The keyset cursor of the next page (source id, day, key, id), or None at the end."""
 
 
+COPY_COLUMNS = ("source_id", "day", "partition", "key", "data", "external_id", "upload_id")
+
+
 async def insert_records(session: AsyncSession, rows: list[dict[str, Any]]) -> int:
-    """Core executemany in chunks: ~10× the ORM's speed for bulk rows."""
+    """Bulk insert in the session's transaction: COPY on PostgreSQL (asyncpg's binary copy,
+    ~5× an executemany), Core executemany in chunks elsewhere (~10× the ORM's bulk path)."""
+    if not rows:
+        return 0
+    if session.bind.dialect.name == "postgresql":
+        connection = await session.connection()
+        raw = await connection.get_raw_connection()
+        driver = raw.driver_connection
+        if driver is not None and hasattr(driver, "copy_records_to_table"):
+            await driver.copy_records_to_table(
+                SourceRecord.__tablename__,
+                columns=COPY_COLUMNS,
+                records=[
+                    (
+                        r["source_id"],
+                        r["day"],
+                        r["partition"],
+                        r["key"],
+                        json.dumps(r["data"], default=str),
+                        r["external_id"],
+                        r["upload_id"],
+                    )
+                    for r in rows
+                ],
+            )
+            return len(rows)
+    table = SourceRecord.__table__
     for start in range(0, len(rows), INSERT_CHUNK):
-        await session.execute(insert(SourceRecord), rows[start : start + INSERT_CHUNK])
+        await session.execute(insert(table), rows[start : start + INSERT_CHUNK])
     return len(rows)
 
 
