@@ -17,6 +17,7 @@ class Action(StrEnum):
     VIEW_RUNS = "view runs"
     VIEW_ISSUES = "view issues"
     VIEW_REPORTS = "view reports"
+    EXPORT_REPORTS = "export reports to the export folder"
     MANAGE_ISSUES = "manage issues"
     EDIT_SCHEDULES = "create or edit schedules"
     RUN_SCHEDULES = "run schedules"
@@ -46,6 +47,7 @@ MATRIX: dict[Action, frozenset[Role]] = {
     Action.VIEW_RUNS: _ALL,
     Action.VIEW_ISSUES: _ALL,
     Action.VIEW_REPORTS: _ALL,
+    Action.EXPORT_REPORTS: _ALL,
     Action.MANAGE_ISSUES: _STAFF,
     Action.EDIT_SCHEDULES: _ADMIN,
     Action.RUN_SCHEDULES: _ALL,

@@ -148,6 +148,8 @@ class Settings:
     data_dir: Annotated[str, NotBlank()] = "~/.local/share/batchops"
     timezone: Annotated[str, TimeZoneName()] = "UTC"
     """An IANA name, checked against the system's time zone database at load."""
+    export_dir: Annotated[str, NotBlank()] = "~/batchops-exports"
+    """The only folder reports are exported into (never inside data_dir; symlinks refused)."""
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     redis: RedisSettings = field(default_factory=RedisSettings)
     security: SecuritySettings = field(default_factory=SecuritySettings)
@@ -163,6 +165,10 @@ class Settings:
     @property
     def data_path(self) -> Path:
         return Path(self.data_dir).expanduser()
+
+    @property
+    def export_path(self) -> Path:
+        return Path(self.export_dir).expanduser()
 
     @property
     def storage_path(self) -> Path:

@@ -1,4 +1,9 @@
-"""A page of results shared by every paginated listing service."""
+"""A page of results shared by every paginated listing service, and the one text search.
+
+A search is a substring match taken literally: `%`, `_` and `\\` are escaped (they used to match
+everything), and a search longer than `MAX_SEARCH` characters is refused with a sentence (60,000
+characters made SQLite raise "LIKE or GLOB pattern too complex" as a traceback).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,8 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import ColumnElement, func, or_
+
+from batchops_core.errors import ValidationFailed
 
 T = TypeVar("T")
 MAX_PAGE = 500
@@ -17,12 +24,36 @@ def page_window(offset: int, limit: int, maximum: int = MAX_PAGE) -> tuple[int, 
     return max(0, offset), max(1, min(limit, maximum))
 
 
-def text_search(search: str | None, *columns: Any) -> ColumnElement[bool] | None:
-    """Case-insensitive substring match on any of the columns; None when there is no search."""
+MAX_SEARCH = 200
+"""Longest search text, in characters."""
+LIKE_ESCAPE = "\\"
+
+
+def like_pattern(search: str | None) -> str | None:
+    """`%text%` for LIKE with `ESCAPE '\\'`, lower-cased; None when there is no search."""
     if not search or not search.strip():
         return None
-    needle = f"%{search.strip().lower()}%"
-    return or_(*(func.lower(func.coalesce(column, "")).like(needle) for column in columns))
+    text = search.strip()
+    if len(text) > MAX_SEARCH:
+        raise ValidationFailed(
+            f"a search may be at most {MAX_SEARCH} characters long (this one has {len(text):,}); "
+            "shorten it."
+        )
+    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def text_search(search: str | None, *columns: Any) -> ColumnElement[bool] | None:
+    """Case-insensitive, literal substring match on any of the columns; None without a search."""
+    needle = like_pattern(search)
+    if needle is None:
+        return None
+    return or_(
+        *(
+            func.lower(func.coalesce(column, "")).like(needle, escape=LIKE_ESCAPE)
+            for column in columns
+        )
+    )
 
 
 @dataclass(frozen=True)

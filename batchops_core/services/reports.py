@@ -2,13 +2,14 @@
 
 A report is an upload that reached `published` or `partial` and recorded its report paths. The
 previews (`csv_head`, `pdf_text`) are blocking file reads meant for a worker thread; they are
-bounded (rows, pages, characters) so that a huge report never stalls a terminal.
+bounded (rows, pages, characters) so that a huge report never stalls a terminal. Exports go only
+into the export folder and are audited (`export_report`, `export_folder`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import csv
-import shutil
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -18,11 +19,14 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from batchops_core import audit
 from batchops_core.enums import UploadStatus
-from batchops_core.errors import NotFound, ValidationFailed
+from batchops_core.errors import NotFound
+from batchops_core.infra.db import UnitOfWork
 from batchops_core.models import Department, Upload
 from batchops_core.permissions import Action, Actor, require
-from batchops_core.services.pagination import Page
+from batchops_core.services.export_folder import copy_into, export_target
+from batchops_core.services.pagination import Page, text_search
 
 REPORT_STATUSES = (UploadStatus.PUBLISHED, UploadStatus.PARTIAL)
 
@@ -30,6 +34,8 @@ REPORT_STATUSES = (UploadStatus.PUBLISHED, UploadStatus.PARTIAL)
 class ReportFormat(StrEnum):
     CSV = "csv"
     PDF = "pdf"
+    FIXLIST = "fixlist"
+    """The rows that failed validation, with what to fix."""
 
 
 @dataclass(frozen=True)
@@ -98,9 +104,9 @@ async def list_reports(
     """Newest first; `search` matches the file name or the department."""
     require(actor, Action.VIEW_REPORTS)
     query = _report_query()
-    if search:
-        like = f"%{search.strip()}%"
-        query = query.where(or_(Upload.filename.ilike(like), Department.name.ilike(like)))
+    matches = text_search(search, Upload.filename, Department.name)
+    if matches is not None:
+        query = query.where(matches)
     total = await session.scalar(select(func.count()).select_from(query.subquery()))
     rows = await session.execute(
         query.order_by(Upload.published_at.desc(), Upload.id.desc()).offset(offset).limit(limit)
@@ -122,7 +128,11 @@ async def get_report(session: AsyncSession, *, actor: Actor, upload_id: int) -> 
 
 
 def report_path(detail: ReportDetail, fmt: ReportFormat) -> Path:
-    raw = detail.row.report_csv if fmt is ReportFormat.CSV else detail.row.report_pdf
+    raw = {
+        ReportFormat.CSV: detail.row.report_csv,
+        ReportFormat.PDF: detail.row.report_pdf,
+        ReportFormat.FIXLIST: detail.fixlist_csv,
+    }[fmt]
     if not raw:
         raise NotFound(f"upload #{detail.row.upload_id} has no {fmt.value.upper()} report.")
     path = Path(raw)
@@ -131,18 +141,48 @@ def report_path(detail: ReportDetail, fmt: ReportFormat) -> Path:
     return path
 
 
-def export_report(detail: ReportDetail, fmt: ReportFormat, destination: str | Path) -> Path:
-    """Copy the report to a path the operator chose (a folder keeps the file name). Blocking."""
-    source = report_path(detail, fmt)
-    target = Path(destination).expanduser()
-    if target.is_dir():
-        target = target / source.name
-    if not target.parent.is_dir():
-        raise ValidationFailed(f"the folder {target.parent} does not exist; choose another path.")
-    tmp = target.with_name(f".{target.name}.part")
-    shutil.copyfile(source, tmp)
-    tmp.replace(target)
-    return target
+@dataclass(frozen=True)
+class ExportedReport:
+    upload_id: int
+    format: ReportFormat
+    path: Path
+    replaced: bool
+    size: int
+
+
+async def export_report(
+    uow: UnitOfWork,
+    *,
+    actor: Actor,
+    upload_id: int,
+    fmt: ReportFormat | str,
+    destination: str | Path | None = None,
+    force: bool = False,
+) -> ExportedReport:
+    """Copy a report (CSV, PDF or fix-list) into the export folder, and audit it.
+
+    `destination` is a file or folder inside the configured export folder (relative paths are
+    taken inside it; None means the folder itself). Anything outside it, inside the data
+    directory or through a symlink is refused, and an existing file is replaced only with
+    `force=True` (`--force`, the TUI's confirmation). See `export_folder`.
+    """
+    require(actor, Action.EXPORT_REPORTS)
+    kind = ReportFormat(fmt)
+    detail = await get_report(uow, actor=actor, upload_id=upload_id)
+    source = report_path(detail, kind)
+    settings = uow.settings
+    target = await asyncio.to_thread(export_target, settings, destination, source.name)
+    done = await asyncio.to_thread(copy_into, source, target, force=force)
+    audit.record(
+        uow,
+        actor=actor,
+        action="report.export",
+        target_type="upload",
+        target_id=upload_id,
+        target_name=detail.row.filename,
+        detail=f"{kind.value} -> {done.path}" + (" (replaced)" if done.replaced else ""),
+    )
+    return ExportedReport(upload_id, kind, done.path, done.replaced, done.size)
 
 
 def csv_head(path: Path, rows: int = 50) -> tuple[list[str], list[list[str]]]:

@@ -31,7 +31,7 @@ from batchops_core.infra.clock import utcnow
 from batchops_core.infra.db import Database, UnitOfWork
 from batchops_core.models import Department, Incident, Job, JobRun, JobRunStep, Upload
 from batchops_core.permissions import Action, Actor, require
-from batchops_core.services.pagination import Page, page_window
+from batchops_core.services.pagination import Page, page_window, text_search
 from batchops_core.services.schedules import run_now
 from batchops_core.worker.dispatcher import Dispatcher
 
@@ -153,12 +153,10 @@ def _conditions(
         conditions.append(JobRun.created_at < until)
     if search and search.strip():
         text = search.strip()
-        needle = f"%{text.lower()}%"
         matches = [
-            func.lower(JobRun.task).like(needle),
-            func.lower(JobRun.error_code).like(needle),
-            JobRun.upload_id.in_(select(Upload.id).where(func.lower(Upload.filename).like(needle))),
-            JobRun.job_id.in_(select(Job.id).where(func.lower(Job.name).like(needle))),
+            text_search(text, JobRun.task, JobRun.error_code),
+            JobRun.upload_id.in_(select(Upload.id).where(text_search(text, Upload.filename))),
+            JobRun.job_id.in_(select(Job.id).where(text_search(text, Job.name))),
         ]
         if text.lstrip("#").isdigit():
             matches.append(JobRun.id == int(text.lstrip("#")))

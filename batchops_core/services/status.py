@@ -23,6 +23,7 @@ from batchops_core.permissions import Action, Actor, require
 from batchops_core.services.uploads import UploadInfo
 from batchops_core.worker.arq_settings import queue_name
 from batchops_core.worker.heartbeat import WorkerState, list_workers, redis_pattern
+from batchops_core.worker.outages import clock, database_outage_since, redis_outage
 
 RECENT = 10
 
@@ -276,7 +277,11 @@ class Health:
 
 
 async def worker_health(db: Database, settings: Settings, now: datetime | None = None) -> Health:
-    """Healthy when a (non-embedded) worker of this deployment beat within `health_interval`."""
+    """Healthy when a (non-embedded) worker of this deployment beat within `health_interval` and
+    Redis (when configured) answers; an outage is named with its start."""
+    outage = await redis_outage(db, settings)
+    if outage is not None:
+        return Health(False, f"{outage}; the daemon waits for it and loses nothing queued")
     now = now or utcnow()
     window = settings.worker.health_interval
     cutoff = now - timedelta(seconds=window)
@@ -315,6 +320,13 @@ async def _check_redis_keys(settings: Settings, why: str) -> Health:
         return Health(False, f"database unreadable ({why}) and Redis too ({exc})")
     finally:
         await client.aclose()
+    since = await database_outage_since(settings)
+    if since is not None:
+        return Health(
+            False,
+            f"database unreachable since {clock(since)} ({why}); {len(keys)} worker(s) alive "
+            "in Redis wait for it",
+        )
     if keys:
         return Health(True, f"{len(keys)} worker key(s) alive in Redis (database unreadable)")
     return Health(False, f"no worker key in Redis; database unreadable ({why})")

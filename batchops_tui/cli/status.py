@@ -14,6 +14,7 @@ from datetime import datetime
 
 from batchops_core.enums import UploadStatus
 from batchops_core.services.status import SystemStatus, queue_depth, system_status
+from batchops_core.worker.outages import redis_outage
 from batchops_tui.cli.common import EXIT_FAILED, EXIT_OK, Cli, shell_operator, table
 
 
@@ -132,6 +133,9 @@ async def handle_status(args: argparse.Namespace, cli: Cli) -> int:
         cli.print_json(payload)
     else:
         _render(cli, st)
+    outage = await redis_outage(db, cli.settings)
+    if outage is not None and not args.json:
+        cli.error(f"{outage}: uploads wait in the database until it is back.")
     waiting = st.uploads_by_status.get(UploadStatus.QUEUED.value, 0)
     if waiting and not st.workers_alive:
         if not args.json:

@@ -3,6 +3,11 @@
 `BATCHOPS_TEST_STALL_STAGE=<stage>` makes the pipeline stall (sleep) when it publishes the event
 of that stage starting, so a test can SIGKILL the daemon in the middle of an upload. It wraps
 `events.publish`, which every state change goes through; nothing else is changed.
+`BATCHOPS_TEST_STALL_SECONDS` bounds that stall (default an hour).
+`BATCHOPS_TEST_HOLD_UPLOAD=<id>` makes the worker hold that upload's job before claiming it (the
+arq job is in progress, the upload still `queued`): the unclaimed work of a killed worker.
+`BATCHOPS_TEST_HOST=<name>` names the worker as if it ran on another host, so that a sweeper must
+judge it by its Redis liveness key, not by its PID.
 `BATCHOPS_TEST_TASKS=1` registers `sleep_test(seconds)`, a job that is still running when a
 test stops the daemon.
 """
@@ -17,6 +22,27 @@ from batchops_core.infra import events
 from batchops_daemon.main import main
 
 STALL = os.environ.get("BATCHOPS_TEST_STALL_STAGE")
+STALL_SECONDS = float(os.environ.get("BATCHOPS_TEST_STALL_SECONDS", "3600"))
+HOLD = os.environ.get("BATCHOPS_TEST_HOLD_UPLOAD")
+HOST = os.environ.get("BATCHOPS_TEST_HOST")
+
+if HOST:
+    import socket
+
+    socket.gethostname = lambda: HOST  # type: ignore[assignment]
+
+if HOLD:
+    from batchops_core.pipeline import runner
+
+    _run_upload = runner.run_upload
+
+    async def holding_run_upload(db, settings, upload_id, **kwargs):  # type: ignore[no-untyped-def]
+        if str(upload_id) == HOLD:
+            print(f"holding upload {upload_id}", flush=True)
+            await asyncio.sleep(3600)
+        return await _run_upload(db, settings, upload_id, **kwargs)
+
+    runner.run_upload = holding_run_upload  # type: ignore[assignment]
 
 if STALL:
     _publish = events.publish
@@ -25,7 +51,7 @@ if STALL:
         await _publish(settings, event)
         if event.stage == STALL:
             print(f"stalling at {event.type} {event.id} {event.stage}", flush=True)
-            await asyncio.sleep(3600)
+            await asyncio.sleep(STALL_SECONDS)
 
     events.publish = stalling_publish  # type: ignore[assignment]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 
 from batchops_core.enums import Role, Severity
 from batchops_core.errors import AuthenticationFailed, NotFound, PermissionDenied, ValidationFailed
+from batchops_core.infra.db import open_database
 from batchops_core.permissions import Actor
 from batchops_core.services import dashboard, reports
 from batchops_core.signin import sign_in, still_current, unlock
@@ -67,10 +69,21 @@ async def test_reports_listing_preview_and_export(db, db_settings, users, tmp_pa
     header, rows = reports.csv_head(reports.report_path(detail, reports.ReportFormat.CSV), rows=3)
     assert header == ["student_id", "name", "score"] and len(rows) == 3
     assert "upload 4" in reports.pdf_text(reports.report_path(detail, reports.ReportFormat.PDF))
-    target = reports.export_report(detail, reports.ReportFormat.PDF, tmp_path)
-    assert target == tmp_path / "upload-4.pdf" and target.stat().st_size > 0
-    with pytest.raises(ValidationFailed):
-        reports.export_report(detail, reports.ReportFormat.CSV, tmp_path / "missing" / "x.csv")
+    # Exports go only into the export folder (tests/accounts/test_exports_and_search.py).
+    exporting = open_database(
+        dataclasses.replace(db_settings, export_dir=str(tmp_path / "exports"))
+    )
+    try:
+        async with exporting.unit() as uow:
+            done = await reports.export_report(uow, actor=actor, upload_id=4, fmt="pdf")
+        assert done.path == tmp_path / "exports" / "upload-4.pdf" and done.path.stat().st_size > 0
+        with pytest.raises(ValidationFailed):
+            async with exporting.unit() as uow:
+                await reports.export_report(
+                    uow, actor=actor, upload_id=4, fmt="csv", destination="missing/x.csv"
+                )
+    finally:
+        await exporting.dispose()
 
 
 async def test_reports_need_a_signed_in_role(db) -> None:
