@@ -4,7 +4,6 @@ the contract's syntax and JSON fields, files through the pipeline loaders, roles
 from __future__ import annotations
 
 import csv
-import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +16,9 @@ from batchops_core.accounts import UserInfo
 from batchops_core.enums import Role
 from batchops_tui.cli.main import main
 from tests.conftest import TEST_PASSWORD
+from tests.mailserver import MailServer, mailserver
+
+__all__ = ["mailserver"]
 
 Users = dict[Role, UserInfo]
 SHOW_FIELDS = [
@@ -290,4 +292,40 @@ def test_absentees_listing_and_usage_errors(
     assert holidays == [
         {"id": holidays[0]["id"], "day": "2026-11-04", "name": "Founders Day", "type": "school"}
     ]
-    _ = io
+
+
+async def _contacts(db_url: str) -> None:
+    from batchops_core.infra.config import RedisSettings, Settings, SmtpSettings
+    from batchops_core.infra.db import open_database
+    from batchops_core.models import Department
+
+    settings = Settings(redis=RedisSettings(url=""), smtp=SmtpSettings(host=""))
+    db = open_database(settings, db_url)
+    try:
+        async with db.unit() as uow:
+            uow.add(Department(name="Maths", contact_email="maths@school.example"))
+    finally:
+        await db.dispose()
+
+
+def test_absentees_notify_mails_each_department_contact(
+    cli_env: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    db_url: str,
+    mailserver: MailServer,
+) -> None:
+    import asyncio
+
+    _setup(capsys, tmp_path)
+    asyncio.run(_contacts(db_url))
+    cli_env.setenv("BATCHOPS_SMTP_HOST", "127.0.0.1")
+    cli_env.setenv("BATCHOPS_SMTP_PORT", str(mailserver.port))
+    cli_env.setenv("BATCHOPS_SMTP_SECURITY", "none")
+    ok(capsys, "attendance", "process", "--from", "2026-11-02", "--to", "2026-11-02")
+    out = ok(capsys, "attendance", "absentees", "--date", "2026-11-02", "--notify")
+    assert "Maths: sent to maths@school.example" in out
+    assert "Estate: not sent: the department has no contact" in out
+    mail = mailserver.wait_for(1)[0]
+    assert mail.recipients == ["maths@school.example"] and "E1" in mail.text
+    assert "Absentees 2026-11-02: Maths (1)" in mail.subject
