@@ -199,16 +199,17 @@ def parse_where(items: list[str]) -> list[tuple[str, str]]:
 async def query_page(
     session: AsyncSession,
     *,
-    source_ids: dict[int, str],
+    source_filter: Any,
     start: date | None,
     end: date | None,
     where: list[tuple[str, str]],
     after: tuple[int, str, str, int] | None,
     limit: int,
 ) -> RecordPage:
-    """One page in (source, day, key, id) order after the cursor `after`."""
+    """One page in (source, day, key, id) order after the cursor `after`, in one statement
+    (the source's name comes with each row, its id from a subquery the index can use)."""
     limit = max(1, min(limit, MAX_QUERY_PAGE))
-    conditions: list[Any] = [SourceRecord.source_id.in_(list(source_ids))]
+    conditions: list[Any] = [source_filter]
     if start is not None:
         conditions.append(SourceRecord.day >= start)
     if end is not None:
@@ -225,19 +226,19 @@ async def query_page(
             select(
                 SourceRecord.id,
                 SourceRecord.source_id,
+                Source.name,
                 SourceRecord.day,
                 SourceRecord.partition,
                 SourceRecord.key,
                 SourceRecord.data,
             )
+            .join(Source, Source.id == SourceRecord.source_id)
             .where(and_(*conditions))
             .order_by(SourceRecord.source_id, SourceRecord.day, SourceRecord.key, SourceRecord.id)
             .limit(limit)
         )
     ).all()
-    items = [
-        RecordRow(r.id, source_ids[r.source_id], r.day, r.partition, r.key, r.data) for r in rows
-    ]
+    items = [RecordRow(r.id, r.name, r.day, r.partition, r.key, r.data) for r in rows]
     cursor = None
     if len(rows) == limit:
         last = rows[-1]
@@ -262,19 +263,29 @@ async def query_records(
     from batchops_core.permissions import Action, require
 
     require(actor, Action.VIEW_SOURCES)
-    query = select(Source.id, Source.name)
-    if source:
-        text = source.strip()
-        query = query.where(
-            Source.id == int(text) if text.isdigit() else func.lower(Source.name) == text.lower()
-        )
-    names = {int(i): str(n) for i, n in await uow.execute(query)}
-    if source and not names:
-        raise NotFound(f"there is no source named {source!r}.")
     if start and end and end < start:
         raise ValidationFailed(f"--to {end} is before --from {start}.")
-    if not names:
-        return RecordPage([], None)
-    return await query_page(
-        uow, source_ids=names, start=start, end=end, where=where or [], after=after, limit=limit
+    source_filter: Any = SourceRecord.source_id.is_not(None)
+    if source:
+        text = source.strip()
+        match = (
+            Source.id == int(text) if text.isdigit() else func.lower(Source.name) == text.lower()
+        )
+        source_filter = SourceRecord.source_id == select(Source.id).where(match).scalar_subquery()
+    page = await query_page(
+        uow,
+        source_filter=source_filter,
+        start=start,
+        end=end,
+        where=where or [],
+        after=after,
+        limit=limit,
     )
+    if source and not page.items and after is None:
+        text = source.strip()
+        match = (
+            Source.id == int(text) if text.isdigit() else func.lower(Source.name) == text.lower()
+        )
+        if await uow.scalar(select(Source.id).where(match)) is None:
+            raise NotFound(f"there is no source named {source!r}.")
+    return page
