@@ -176,3 +176,46 @@ def test_changes_need_an_admin_and_sync_needs_staff(
     assert code == 1 and "may not sync sources" in one_line(err)
     code, out, _ = run(capsys, cli_env, "source", "list", "--json")
     assert code == 0 and [s["name"] for s in json.loads(out)] == ["Y"]
+
+
+def test_test_parse_applies_the_parser_settings_and_writes_nothing(
+    cli_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    sample = tmp_path / "sample.csv"
+    sample.write_text("Roll;Pupil;Days\nS1;Ann;20\nS2;Bob;18\n", encoding="utf-8")
+    config = {
+        "path": str(tmp_path),
+        "glob": "*.csv",
+        "settle_seconds": 0,
+        "parser": {
+            "delimiter": ";",
+            "column_aliases": {"Roll": "student_id"},
+            "required_columns": ["student_id", "days"],
+        },
+    }
+    code, _, err = run(
+        capsys,
+        cli_env,
+        "source",
+        "add",
+        "Drop",
+        "--kind",
+        "folder",
+        "--department",
+        "Library",
+        "--config",
+        json.dumps(config),
+    )
+    assert code == 0, err
+    code, out, _ = run(capsys, cli_env, "source", "test", "Drop", str(sample), "--json")
+    [report] = json.loads(out)
+    assert code == 0 and report["ok"] and report["columns"] == ["student_id", "pupil", "days"]
+    assert report["rows"][0] == {"student_id": "S1", "pupil": "Ann", "days": 20}
+    config["parser"]["required_columns"] = ["student_id", "book_id"]
+    run(capsys, cli_env, "source", "edit", "Drop", "--config", json.dumps(config))
+    code, out, _ = run(capsys, cli_env, "source", "test", "Drop", str(sample))
+    assert code == 1 and "required column(s) book_id not found" in out
+    code, out, _ = run(capsys, cli_env, "source", "test", "Drop", "--json")
+    assert code == 0 and json.loads(out)[0]["files"][0]["name"] == "sample.csv"
+    code, out, _ = run(capsys, cli_env, "source", "show", "Drop", "--json")
+    assert json.loads(out)[0]["jobs"] == []  # testing wrote nothing
