@@ -91,14 +91,16 @@ def test_tui_logs_to_a_private_rotated_file(tmp_path: Path, root_logger_restored
     _log_to_file(settings)
     path = tui_log_path(settings)
     assert path == tmp_path / "logs" / "tui.log"
-    logging.getLogger("batchops_tui.app").warning("refresh failed: %s", "boom")
-    assert "WARNING batchops_tui.app: refresh failed: boom" in path.read_text()
+    # A logger of its own: import-linter's in-process run (test_layers) disables existing ones.
+    log = logging.getLogger("batchops_tui.log_probe")
+    log.warning("refresh failed: %s", "boom")
+    assert "WARNING batchops_tui.log_probe: refresh failed: boom" in path.read_text()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
     (handler,) = [h for h in logging.getLogger().handlers if getattr(h, "batchops_entry", False)]
     assert handler.maxBytes > 0 and handler.backupCount >= 1  # type: ignore[attr-defined]
     handler.doRollover()  # type: ignore[attr-defined]
-    logging.getLogger("batchops_tui.app").warning("after rotation")
+    log.warning("after rotation")
     rotated = path.with_name("tui.log.1")
     assert "boom" in rotated.read_text() and "after rotation" in path.read_text()
     assert {stat.S_IMODE(p.stat().st_mode) for p in (path, rotated)} == {0o600}
