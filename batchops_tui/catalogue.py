@@ -31,11 +31,19 @@ SCREENS: tuple[ScreenSpec, ...] = (
     ScreenSpec("4", "issues", "Issues", "issues", "IssuesScreen", "incident queue and RCA"),
     ScreenSpec("5", "reports", "Reports", "reports", "ReportsScreen", "published reports"),
     ScreenSpec("6", "schedules", "Schedules", "schedules", "SchedulesScreen", "cron jobs"),
-    ScreenSpec("7", "sources", "Sources", "sources", "SourcesScreen", "external data, missing days"),
+    ScreenSpec(
+        "7", "sources", "Sources", "sources", "SourcesScreen", "external data, missing days"
+    ),
     ScreenSpec("8", "attendance", "Attendance", "attendance", "AttendanceScreen", "punches, days"),
 )
 ADMIN_SCREENS: tuple[ScreenSpec, ...] = (
     ScreenSpec("u", "users", "Users", "users", "UsersScreen", "user administration (admins)"),
+    ScreenSpec(
+        "D", "departments", "Departments", "departments", "DepartmentsScreen", "feeds, profiles"
+    ),
+    ScreenSpec(
+        "K", "known_errors", "Known errors", "known_errors", "KnownErrorsScreen", "error patterns"
+    ),
 )
 ALL_SCREENS = SCREENS + ADMIN_SCREENS
 BY_MODE = {s.mode: s for s in ALL_SCREENS}

@@ -19,7 +19,7 @@ from textual.worker import Worker, WorkerState
 
 from batchops_core.infra.events import Event
 from batchops_core.permissions import Action
-from batchops_tui.catalogue import SCREENS
+from batchops_tui.catalogue import ADMIN_SCREENS, SCREENS
 from batchops_tui.screens.dialogs import Field
 from batchops_tui.widgets.common.paged_table import PagedTable
 
@@ -37,7 +37,7 @@ NAV_BINDINGS = [
         id=f"nav.{s.mode}",
         tooltip=f"Go to {s.title}: {s.help}",
     )
-    for s in SCREENS
+    for s in SCREENS + ADMIN_SCREENS
 ]
 
 
@@ -55,14 +55,6 @@ class BaseScreen(Screen[None]):
         ),
         Binding("escape", "back", "Back", show=False, id="screen.back", tooltip="Close or go back"),
         Binding("q", "app.request_quit", "Quit", id="app.quit", tooltip="Quit (asks if busy)"),
-        Binding(
-            "u",
-            "app.goto('users')",
-            "Users",
-            show=False,
-            id="nav.users",
-            tooltip="User administration (admins)",
-        ),
     ]
     EVENT_PREFIXES: tuple[str, ...] = ()
     """Event types (prefixes) that make this screen look again."""

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.mailserver import MailServer, mailserver, smtp_settings
+from tests.tui.conftest import _no_blink, make_app, seeded, tui_db, tui_settings  # noqa: F401
 
 __all__ = ["MailServer", "mailserver", "put", "smtp_settings", "wait_for"]
 
