@@ -117,3 +117,19 @@ def test_completion_needs_no_configuration(tmp_path: Path) -> None:
     result = run("-c", ENTRY, "completion", "bash", env=env)
     assert result.returncode == 0, result.stderr
     assert "_shtab_batchops" in result.stdout
+
+
+def test_what_the_tui_imports_before_its_sign_in_screen_is_light() -> None:
+    """The modules `batchops` loads up to the first frame; the database layer comes after it."""
+    code = (
+        "import sys; import batchops_tui.cli.main, batchops_core.infra.config, "
+        "batchops_core.infra.logs, batchops_tui.launch, batchops_tui.app, "
+        "batchops_tui.screens.signin; print(' '.join(sorted(sys.modules)))"
+    )
+    result = run("-c", code)
+    assert result.returncode == 0, result.stderr
+    loaded = set(result.stdout.split())
+    assert "textual.app" in loaded
+    assert (
+        sorted(m for m in loaded if m.split(".")[0] in HEAVY and m.split(".")[0] != "textual") == []
+    )
