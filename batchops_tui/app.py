@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 IDLE_CHECK_SECONDS = 5.0
+SIGNED_OUT = "signed-out"
+"""The mode shown after a sign-out (Textual's start mode cannot be switched back to)."""
 HOLD_KEYS_SECONDS = 3.0
 """Keys typed while a dialog opens are held at most this long (a failed query never opens it)."""
 SESSION_CHECK_SECONDS = 30.0
@@ -217,7 +219,9 @@ class BatchOpsApp(App[int]):
         self.sub_title = ""
         self.my_uploads.clear()
         self._notified.clear()
-        await self.switch_mode("_default")
+        if SIGNED_OUT not in self._modes:
+            self.add_mode(SIGNED_OUT, Screen)  # a blank base for the sign-in screen to sit on
+        await self.switch_mode(SIGNED_OUT)
         for spec in ALL_SCREENS:
             await self.remove_mode(spec.mode)
             self.add_mode(spec.mode, _factory(spec.mode))

@@ -46,9 +46,11 @@ class Dialog(ModalScreen[R]):
             self.app.call_later(release)
 
     def focus_first(self) -> None:
+        # Screen.set_focus moves focus now (Widget.focus waits for idle): the held keys that
+        # are released next must find it.
         for widget in self.query(self.FIRST_FIELD):
             if widget.focusable:
-                widget.focus(scroll_visible=False)
+                self.set_focus(widget, scroll_visible=False)
                 return
 
 

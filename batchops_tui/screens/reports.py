@@ -6,7 +6,6 @@ bounded to the first rows and pages.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.console import Group
@@ -172,14 +171,13 @@ class ReportsScreen(ListDetailScreen):
 
     @work(exclusive=True, group="reports-fixlist", exit_on_error=False, thread=True)
     def preview_fixlist(self, detail: ReportDetail) -> None:
-        from batchops_core.services.report_files import fixlist_path
-        from batchops_core.services.reports import csv_head
+        from batchops_core.services.reports import ReportFormat, csv_head, report_path
 
         if not detail.fixlist_csv:
             note = "No fix-list: every row passed validation."
             self.app.call_from_thread(self.query_one("#fixlist-note", Static).update, note)
             return
-        header, rows = csv_head(fixlist_path(detail), rows=100)
+        header, rows = csv_head(report_path(detail, ReportFormat.FIXLIST), rows=100)
         note = f"Rows to fix (first {len(rows)}); e exports the whole fix-list."
         self.app.call_from_thread(self.query_one("#fixlist-note", Static).update, note)
         self.app.call_from_thread(self._show_csv, header, rows, "#fixlist-preview")
@@ -221,34 +219,43 @@ class ReportsScreen(ListDetailScreen):
         formats = [("CSV report", "csv"), ("PDF report", "pdf")]
         if detail.fixlist_csv:
             formats.append(("Fix-list (CSV)", "fixlist"))
+        folder = self.app.settings.export_path  # type: ignore[attr-defined]
         self.ask(
             f"Export report of upload #{detail.row.upload_id}",
             [
                 Field("format", "Format", kind="select", value="csv", options=formats),
                 Field(
                     "path",
-                    "Copy to (a folder or a file path)",
-                    required=True,
-                    value=str(Path.home()),
-                    words=("folder", "directory", "file"),
+                    f"File or folder inside {folder} (empty: the folder itself)",
+                    placeholder="e.g. fees/march.csv",
+                    words=("folder", "directory", "file", "exists", "link", "data directory"),
+                ),
+                Field(
+                    "force",
+                    "If the file exists",
+                    kind="select",
+                    value="keep",
+                    options=[("refuse (keep it)", "keep"), ("replace it", "replace")],
                 ),
             ],
-            lambda v: self.export(detail, v["format"], v["path"]),
+            lambda v: self.export(detail.row.upload_id, v),
             submit="Export",
         )
 
-    async def export(self, detail: ReportDetail, fmt: str, path: str) -> None:
-        """The export form's action: copy in a thread; a refusal stays in the form."""
-        import asyncio
+    async def export(self, upload_id: int, values: dict[str, str]) -> None:
+        """The export form's action: a refusal (outside the export folder, a file that
+        exists) stays in the form with what was typed."""
+        from batchops_core.services.reports import export_report
 
-        from batchops_core.services.report_files import export_fixlist
-        from batchops_core.services.reports import ReportFormat, export_report
-
-        if fmt == "fixlist":
-            target = await asyncio.to_thread(export_fixlist, detail, path)
-        else:
-            target = await asyncio.to_thread(export_report, detail, ReportFormat(fmt), path)
-        self.notify(f"Saved {target}.", title="Exported", markup=False)
+        done = await self.call(
+            export_report,
+            upload_id=upload_id,
+            fmt=values["format"],
+            destination=values["path"] or None,
+            force=values["force"] == "replace",
+        )
+        verb = "Replaced" if done.replaced else "Saved"
+        self.notify(f"{verb} {done.path}.", title="Exported", markup=False)
 
     def action_deliver(self) -> None:
         from batchops_core.services.reports import ReportFormat, report_path

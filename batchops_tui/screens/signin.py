@@ -65,7 +65,8 @@ class SignInScreen(Screen[None]):
     def action_next_field(self) -> None:
         if self.focused is not self.query_one("#username", Input):
             raise SkipAction()  # enter does what it does elsewhere (submit, press a button)
-        self.query_one("#password", Input).focus()
+        # Screen.set_focus moves focus now; Widget.focus() would wait for the next idle.
+        self.set_focus(self.query_one("#password", Input))
 
     @on(Input.Submitted, "#password")
     @on(Button.Pressed, "#signin")

@@ -42,6 +42,7 @@ def tui_settings(settings: Settings, sqlite_url: str, tmp_path: Path) -> Setting
     )
     return dataclasses.replace(
         settings,
+        export_dir=str(tmp_path / "exports"),
         database=dataclasses.replace(settings.database, url=sqlite_url),
         pipeline=dataclasses.replace(settings.pipeline, intake_root=str(intake)),
         tui=TuiSettings(poll_interval=3600, page_size=50),

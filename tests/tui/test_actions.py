@@ -243,7 +243,7 @@ async def test_admin_manages_users(make_app, tui_db) -> None:
         assert any("user.create" in " ".join(r) for r in audit)
 
 
-async def test_export_copies_the_report(make_app, tui_db, tmp_path) -> None:
+async def test_export_copies_the_report(make_app, tui_db, tui_settings) -> None:
     app = make_app(tui_db, live=False)
     async with app.run_test(size=(120, 36)) as pilot:
         await signed_in(pilot, Role.USER)
@@ -253,9 +253,10 @@ async def test_export_copies_the_report(make_app, tui_db, tmp_path) -> None:
         await settle(pilot)
         await pilot.press("e")
         await settle(pilot)
-        await fill(pilot, format="csv", path=str(tmp_path))
-        await wait_for(pilot, lambda: (tmp_path / "upload-1.csv").is_file(), "exported file")
-        assert (tmp_path / "upload-1.csv").read_text().startswith("student_id")
+        await fill(pilot, format="csv", path="")
+        exported = tui_settings.export_path / "upload-1.csv"
+        await wait_for(pilot, lambda: exported.is_file(), "exported file")
+        assert exported.read_text().startswith("student_id")
 
 
 async def test_user_uploads_a_file_with_a_plan(make_app, tui_db, tui_settings, queued_dispatcher):
