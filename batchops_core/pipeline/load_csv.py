@@ -47,6 +47,9 @@ HEAD_LINES = 2000
 """Lines of the head parsed for the header and the plain-number columns (the time budget)."""
 BLOCK_BYTES = 8 << 20
 DELIMITERS = (",", ";", "\t", "|")
+TEXT_REREADS = 2
+"""Re-reads with one more column as text before the whole file is read as text."""
+_COLUMN_NO = re.compile(r"CSV column #(\d+)")
 S = Stage.STANDARDIZE
 
 __all__ = ["delimiter_name", "load_csv", "numeric_columns", "plan_read"]
@@ -66,6 +69,8 @@ class _Plan:
     log: list[str]
     replacements: bool = False
     """The head holds U+FFFD, so the loaded values are searched for it."""
+    rereads: int = 0
+    """Columns the head called numeric that a read found text in (see `_retype_as_text`)."""
 
 
 def load_csv(path: Path, options: dict[str, Any]) -> Loaded:
@@ -266,7 +271,7 @@ def _read_arrow(plan: _Plan, data: bytes | None, quoted: bool) -> Loaded:
         )
     except pa.ArrowInvalid as exc:
         if plan.numeric and "conversion error to double" in str(exc):
-            plan.numeric = set()  # a column the head called numeric is not: read it all as text
+            _retype_as_text(plan, str(exc))
             return _read_arrow(plan, data, quoted)
         raise _arrow_error(exc, plan) from None
     except UnicodeDecodeError as exc:
@@ -283,6 +288,18 @@ def _read_arrow(plan: _Plan, data: bytes | None, quoted: bool) -> Loaded:
     if any(r["row"] is None for r in rejected):
         _locate_rejected(plan, rejected)
     return _loaded(plan, list(table.columns), table.num_rows, rejected)
+
+
+def _retype_as_text(plan: _Plan, message: str) -> None:
+    """A column the head called numeric is not: read that one column as text next time (the
+    others stay typed by the reader); after `TEXT_REREADS` such columns, read all as text."""
+    found = _COLUMN_NO.search(message)
+    suspect = int(found.group(1)) if found else None
+    if suspect in plan.numeric and plan.rereads < TEXT_REREADS:
+        plan.numeric.discard(suspect)
+        plan.rereads += 1
+    else:
+        plan.numeric = set()
 
 
 def _loaded(

@@ -95,3 +95,20 @@ def test_pdf_from_arrow_slices_before_pandas(tmp_path: Path) -> None:
     table = pa.table({"student_id": [f"S{i}" for i in range(500)], "__row__": range(500)})
     info = write_pdf(tmp_path / "r.pdf", title="t", metadata=[], table=table, max_rows=20)
     assert info == {"pages": 1, "rows_shown": 20, "rows_total": 500, "capped": True}
+
+
+def test_only_the_suspect_column_is_reread_as_text(tmp_path: Path) -> None:
+    from batchops_core.pipeline.load_csv import load_csv
+    from batchops_core.pipeline.standardize import standardize
+
+    lines = ["student_id,score_a,score_b"] + [f"S{i:05d},{i % 90}.5,{i % 80}" for i in range(3000)]
+    lines[2500] = "S02499,12.5,absent"  # past the head the plain-number guess was made on
+    path = tmp_path / "late_text.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    loaded = load_csv(path, {})
+    assert [str(c.type) for c in loaded.columns] == ["string", "double", "string"]
+    std = standardize(path)
+    assert std.schema == {"student_id": "text", "score_a": "number", "score_b": "integer"}
+    assert [(e["row"], e["column"], e["value"]) for e in std.type_errors] == [
+        (2501, "score_b", "absent")
+    ]
