@@ -1,20 +1,18 @@
 """`batchops reports list|show|export|send|again` — published reports for scripts.
 
-`export ID --format csv|pdf|fixlist -o PATH` copies one file out: an existing file is kept unless
-`--force`, and a path inside the data directory is refused (it holds the uploads, reports and
-database). `send ID [--to ADDRESS…]` mails the CSV and PDF to the department's contact and staff
-(or the given addresses). `again ID --plan MODE [--plan-config JSON|@FILE]` processes the upload's
-file again with another plan (a duplicate is processed anyway).
+`export ID --format csv|pdf|fixlist [-o PATH]` copies one file out through the export service:
+only into the export folder (`[export_dir]`), never into the data directory, and an existing file
+is kept unless `--force`. `send ID [--to ADDRESS…]` mails the CSV and PDF to the department's
+contact and staff (or the given addresses). `again ID [--plan MODE] [--plan-config JSON|@FILE]`
+processes the upload's file again with another plan (a duplicate is processed anyway).
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 
 from batchops_core.services.distribute import send_report
-from batchops_core.services.exports import ExportFormat, export_file
-from batchops_core.services.reports import get_report, list_reports
+from batchops_core.services.reports import ReportFormat, export_report, get_report, list_reports
 from batchops_tui.cli.common import EXIT_OK, Cli, table
 from batchops_tui.cli.scripting import actor_of, identity, plain, usage, when
 
@@ -36,8 +34,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     export = commands.add_parser("export", parents=[ident], help="copy a report file out")
     export.add_argument("upload_id", type=int, metavar="ID")
-    export.add_argument("--format", choices=[f.value for f in ExportFormat], default="csv")
-    export.add_argument("-o", "--output", required=True, metavar="PATH", help="file or folder")
+    export.add_argument("--format", choices=[f.value for f in ReportFormat], default="csv")
+    export.add_argument(
+        "-o",
+        "--output",
+        metavar="PATH",
+        help="file or folder inside the export folder ([export_dir]; default: the folder)",
+    )
     export.add_argument("--force", action="store_true", help="replace an existing file")
     export.set_defaults(handler=export_command)
 
@@ -107,14 +110,18 @@ async def export_command(args: argparse.Namespace, cli: Cli) -> int:
     actor = await actor_of(args, cli)
     db = await cli.database()
     async with db.unit() as uow:
-        detail = await get_report(uow, actor=actor, upload_id=args.upload_id)
-    target = await asyncio.to_thread(
-        export_file, cli.settings, detail, args.format, args.output, force=args.force
-    )
+        done = await export_report(
+            uow,
+            actor=actor,
+            upload_id=args.upload_id,
+            fmt=args.format,
+            destination=args.output,
+            force=args.force,
+        )
     if args.json:
-        cli.print_json({"upload_id": args.upload_id, "format": args.format, "path": str(target)})
+        cli.print_json(plain(done))
     else:
-        cli.print(f"wrote {target}")
+        cli.print(f"{'replaced' if done.replaced else 'wrote'} {done.path}")
     return EXIT_OK
 
 

@@ -170,21 +170,20 @@ def test_upload_runs_reports_and_incidents(
     [report] = reports
     rid = str(report["upload_id"])
     assert ok_json(capsys, "reports", "show", rid)["row"]["filename"] == "grades.csv"
-    out = tmp_path / "out"
+    out = tmp_path / "exports"
     out.mkdir()
-    target = ok_json(capsys, "reports", "export", rid, "--format", "pdf", "-o", str(out))
+    cli_env.setenv("BATCHOPS_EXPORT_DIR", str(out))
+    target = ok_json(capsys, "reports", "export", rid, "--format", "pdf", "-o", "march.pdf")
     assert Path(target["path"]).read_bytes()[:5] == b"%PDF-"
-    line = refused(capsys, "reports", "export", rid, "--format", "pdf", "-o", str(out))
-    assert "already exists" in line and "--force" in line
-    ok(capsys, "reports", "export", rid, "--format", "pdf", "-o", str(out), "--force")
+    line = refused(capsys, "reports", "export", rid, "--format", "pdf", "-o", "march.pdf")
+    assert "exists" in line
+    again_export = ("reports", "export", rid, "--format", "pdf", "-o", "march.pdf", "--force")
+    assert ok_json(capsys, *again_export)["replaced"] is True
     inside = tmp_path / "data" / "copy.csv"
-    assert "inside the data directory" in refused(
-        capsys, "reports", "export", rid, "-o", str(inside)
-    )
+    assert "only into" in refused(capsys, "reports", "export", rid, "-o", str(inside))
     assert not inside.exists()
-    assert "no fix-list" in refused(
-        capsys, "reports", "export", rid, "--format", "fixlist", "-o", str(out)
-    )
+    fixlist = ("reports", "export", rid, "--format", "fixlist", "-o", "fix.csv")
+    assert "has no FIXLIST" in refused(capsys, *fixlist)
 
     again = ok_json(capsys, "reports", "again", rid, "--plan-config", '{"group_by": "class"}')
     assert again["status"] in ("queued", "published") and again["id"] != int(rid)
