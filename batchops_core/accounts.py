@@ -9,7 +9,9 @@ Password hashing and policy live in `passwords`, one-time codes in `codes`.
 
 from __future__ import annotations
 
+import asyncio
 import re
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -26,7 +28,7 @@ from batchops_core.infra.clock import utcnow
 from batchops_core.infra.config import SecuritySettings, Settings
 from batchops_core.infra.db import Database
 from batchops_core.infra.mail import MailError
-from batchops_core.models import User
+from batchops_core.models import AuditLog, User
 from batchops_core.passwords import check_password, hash_password, verify_password
 from batchops_core.permissions import Action, Actor, require
 
@@ -179,27 +181,84 @@ async def create_user(
     return UserInfo.of(user)
 
 
+WRONG_CREDENTIALS = "wrong username or password."
+
+
+def _locked_sentence(until: datetime, now: datetime) -> str:
+    minutes = max(1, int((until - now).total_seconds() // 60) + 1)
+    return (
+        f"this account is locked after repeated failed sign-ins; try again in {minutes} "
+        "minute(s) or ask an admin to unlock it."
+    )
+
+
+async def _unknown_name_locked_until(
+    session: AsyncSession, name: str, policy: SecuritySettings, now: datetime
+) -> datetime | None:
+    """The lockout an unknown name would be under: counted from its audited failures, so that
+    a name that does not exist locks exactly like one that does."""
+    window = timedelta(minutes=policy.lockout_minutes)
+    stamps = list(
+        await session.scalars(
+            select(AuditLog.created_at)
+            .where(
+                AuditLog.action == AuditAction.AUTH_FAILURE.value,
+                AuditLog.target_name == name,
+                AuditLog.actor_id.is_(None),
+                AuditLog.detail == "unknown user",
+                AuditLog.created_at >= now - window,
+            )
+            .order_by(AuditLog.created_at)
+            .limit(policy.lockout_threshold)
+        )
+    )
+    if len(stamps) < policy.lockout_threshold:
+        return None
+    until = stamps[-1] + window
+    return until if until > now else None
+
+
 async def authenticate(
     session: AsyncSession, *, username: str, password: str, policy: SecuritySettings
 ) -> UserInfo:
     """Check the credentials and the account's state; count failures toward a lockout.
 
-    The caller commits even when this raises, so failures and lockouts are recorded. The account's
-    state (disabled, unverified, reset required) is only revealed after a correct password.
+    The caller commits even when this raises, so failures and lockouts are recorded. No answer
+    tells whether the name exists: the password is checked first (against a dummy hash for an
+    unknown name), an unknown name locks after as many failures as a real one, a locked account
+    says "locked" whatever the password (so the lockout is no oracle either), and every refusal
+    comes after at least `answer_seconds`. The account's state (disabled, unverified, reset
+    required) is only revealed after a correct password.
     """
+    start = time.monotonic()
+    try:
+        return await _authenticate(session, username=username, password=password, policy=policy)
+    except AuthenticationFailed:
+        left = policy.answer_seconds - (time.monotonic() - start)
+        if left > 0:
+            await asyncio.sleep(left)
+        raise
+
+
+async def _authenticate(
+    session: AsyncSession, *, username: str, password: str, policy: SecuritySettings
+) -> UserInfo:
     now = utcnow()
-    user = await session.scalar(select(User).where(User.username == username.strip().lower()))
+    name = username.strip().lower()
+    user = await session.scalar(select(User).where(User.username == name))
     if user is None:
-        # Same cost as a known name: no enumeration by time.
         verify_password(_dummy_hash(), password)
+        locked_until = await _unknown_name_locked_until(session, name[:64], policy, now)
         audit.record(
             session,
             actor=None,
             action=AuditAction.AUTH_FAILURE,
-            target_name=username.strip().lower()[:64],
-            detail="unknown user",
+            target_name=name[:64],
+            detail="unknown user; locked" if locked_until else "unknown user",
         )
-        raise AuthenticationFailed("wrong username or password.")
+        if locked_until is not None:
+            raise AuthenticationFailed(_locked_sentence(locked_until, now))
+        raise AuthenticationFailed(WRONG_CREDENTIALS)
     actor = Actor(id=user.id, username=user.username, role=user.role)
 
     def refuse(detail: str, sentence: str) -> AuthenticationFailed:
@@ -214,21 +273,17 @@ async def authenticate(
         )
         return AuthenticationFailed(sentence)
 
+    right = verify_password(user.password_hash, password)
     if user.locked_until is not None and user.locked_until > now:
-        minutes = max(1, int((user.locked_until - now).total_seconds() // 60) + 1)
-        raise refuse(
-            "locked",
-            f"this account is locked after repeated failed sign-ins; try again in {minutes} "
-            "minute(s) or ask an admin to unlock it.",
-        )
-    if not verify_password(user.password_hash, password):
+        raise refuse("locked", _locked_sentence(user.locked_until, now))
+    if not right:
         user.failed_logins += 1
         detail = f"wrong password ({user.failed_logins} in a row)"
         if user.failed_logins >= policy.lockout_threshold:
             user.locked_until = now + timedelta(minutes=policy.lockout_minutes)
             user.failed_logins = 0
             detail += "; account locked"
-        raise refuse(detail, "wrong username or password.")
+        raise refuse(detail, WRONG_CREDENTIALS)
     if not user.active:
         raise refuse("disabled", "this account is disabled; ask an admin.")
     if not user.email_verified and user.role is not Role.ADMIN:

@@ -13,11 +13,20 @@ Design decisions:
   limits by the identifier as it would by the account.
 * Attempts are claimed with one conditional UPDATE before the hash is compared, so parallel
   guesses cannot exceed the cap, and a code is marked used with `WHERE used_at IS NULL`.
+* No enumeration: every answer that can be given without the right code (wrong, none waiting,
+  expired, attempts used up) is one sentence, whether the account exists or not; the precise
+  reason (used, replaced, expired, too many attempts) is told only to someone who typed a real
+  code, and is always in the audit log. Requests and checks answer after at least
+  `security.answer_seconds` (`even_time`), so the time does not tell either.
 """
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
@@ -76,17 +85,33 @@ _SENTENCES = {
 }
 
 
-class CodeRejected(ValidationFailed):
-    """The code given is not (or no longer) valid; `problem` says why."""
+NOT_VALID = (
+    "the code is wrong or no longer valid; use the code from the latest message, or ask for a "
+    "new code."
+)
+"""The one answer for a code that matches nothing, whatever the account (no enumeration)."""
 
-    def __init__(self, problem: CodeProblem, attempts_left: int = 0) -> None:
+
+class CodeRejected(ValidationFailed):
+    """The code given is not (or no longer) valid; `problem` says why (for the audit log)."""
+
+    def __init__(self, problem: CodeProblem, attempts_left: int = 0, *, matched: bool = False):
         self.problem = problem
         self.attempts_left = attempts_left
-        if problem is CodeProblem.WRONG:
-            sentence = f"the code is wrong; {attempts_left} attempt(s) left for this code."
-        else:
-            sentence = _SENTENCES[problem]
-        super().__init__(sentence)
+        self.matched = matched
+        super().__init__(_SENTENCES[problem] if matched else NOT_VALID)
+
+
+@asynccontextmanager
+async def even_time(seconds: float) -> AsyncIterator[None]:
+    """Let the block take at least `seconds`, whether it returns or raises."""
+    start = time.monotonic()
+    try:
+        yield
+    finally:
+        left = seconds - (time.monotonic() - start)
+        if left > 0:
+            await asyncio.sleep(left)
 
 
 class TooManyCodes(BatchOpsError):
@@ -264,6 +289,18 @@ async def request_code(
 ) -> None:
     """Email a code to the matching account, if any; the answer never reveals whether one exists.
 
+    It comes after at least `security.answer_seconds`, with or without an account (see
+    `_request_code` for the rest).
+    """
+    async with even_time(settings.security.answer_seconds):
+        await _request_code(db, settings, username_or_email=username_or_email, purpose=purpose)
+
+
+async def _request_code(
+    db: Database, settings: Settings, *, username_or_email: str, purpose: CodePurpose
+) -> None:
+    """The work of `request_code`.
+
     'Matching' means active, and for `verify` not yet verified. Raises MailError when the mail
     server cannot be used (for a match or not), TooManyCodes past the hourly limit. A recipient
     the server refuses is only audited and logged: telling would reveal the account.
@@ -284,6 +321,7 @@ async def request_code(
     if limited:
         raise _too_many(settings)
     if not recipients:
+        _code_hasher.hash(_new_code())  # the work a real code costs
         await mail.probe(settings)
         async with db.unit() as session:
             audit.record(
@@ -301,6 +339,16 @@ async def request_code(
             # Saying so would reveal that the account exists (and its address); the failure is
             # in the audit log and the server log, and the person sees what an unknown name sees.
             continue
+
+
+_DUMMY: list[str] = []
+
+
+def _dummy_code_hash() -> str:
+    """A code hash to compare against when there is no code, made on first use."""
+    if not _DUMMY:
+        _DUMMY.append(_code_hasher.hash(_new_code()))
+    return _DUMMY[0]
 
 
 def _match_older(rows: list[CodeRequest], code: str, max_attempts: int) -> CodeProblem | None:
@@ -329,12 +377,13 @@ async def _consume(
         )
     )
     if not rows:
+        _matches(_dummy_code_hash(), code)  # the cost of a comparison, as for a real account
         return CodeProblem.NONE_PENDING, 0
     latest, now = rows[0], utcnow()
     if latest.used_at is not None or latest.invalidated_at is not None:
         return _match_older(rows, code, max_attempts) or CodeProblem.NONE_PENDING, 0
     if latest.expires_at <= now:
-        return CodeProblem.EXPIRED, 0
+        return (CodeProblem.EXPIRED if _matches(latest.code_hash, code) else CodeProblem.WRONG), 0
     claimed = await session.execute(
         update(model)
         .where(
@@ -347,7 +396,8 @@ async def _consume(
         .execution_options(synchronize_session=False)
     )
     if claimed.rowcount == 0:
-        return CodeProblem.TOO_MANY_ATTEMPTS, 0
+        spent = _matches(latest.code_hash, code)
+        return (CodeProblem.TOO_MANY_ATTEMPTS if spent else CodeProblem.WRONG), 0
     if _matches(latest.code_hash, code):
         used = await session.execute(
             update(model)
@@ -367,9 +417,7 @@ async def _consume(
     older = _match_older(rows[1:], code, max_attempts)
     if older is not None:
         return older, max(0, max_attempts - attempts)
-    if attempts >= max_attempts:
-        return CodeProblem.TOO_MANY_ATTEMPTS, 0
-    return CodeProblem.WRONG, max_attempts - attempts
+    return CodeProblem.WRONG, max(0, max_attempts - attempts)
 
 
 async def _use_code(
@@ -397,8 +445,19 @@ def _actor(user: User) -> Actor:
     return Actor(id=user.id, username=user.username, role=user.role)
 
 
+def _rejected(problem: CodeProblem, left: int) -> CodeRejected:
+    """Only problems found by matching a real code are told as such (see the module doc)."""
+    matched = problem not in (CodeProblem.WRONG, CodeProblem.NONE_PENDING)
+    return CodeRejected(problem, left, matched=matched)
+
+
 async def verify_email(db: Database, settings: Settings, *, username: str, code: str) -> None:
     """Mark the account's email verified with a code from `request_code`, or raise CodeRejected."""
+    async with even_time(settings.security.answer_seconds):
+        await _verify_email(db, settings, username=username, code=code)
+
+
+async def _verify_email(db: Database, settings: Settings, *, username: str, code: str) -> None:
     async with db.unit() as session:
         user, problem, left = await _use_code(session, settings, username, CodePurpose.VERIFY, code)
         if problem is None and user is not None:
@@ -413,7 +472,7 @@ async def verify_email(db: Database, settings: Settings, *, username: str, code:
                 detail=f"email={user.email}",
             )
     if problem is not None:  # raised after the commit so the attempt and the audit row stay
-        raise CodeRejected(problem, left)
+        raise _rejected(problem, left)
 
 
 async def reset_password(
@@ -424,6 +483,13 @@ async def reset_password(
     The password policy is checked first, so a refused password does not spend an attempt.
     """
     check_password(new_password, username, settings.security)
+    async with even_time(settings.security.answer_seconds):
+        await _reset_password(db, settings, username=username, code=code, new_password=new_password)
+
+
+async def _reset_password(
+    db: Database, settings: Settings, *, username: str, code: str, new_password: str
+) -> None:
     async with db.unit() as session:
         user, problem, left = await _use_code(session, settings, username, CodePurpose.RESET, code)
         if problem is None and user is not None:
@@ -443,4 +509,4 @@ async def reset_password(
                 detail="with an emailed code; sessions ended",
             )
     if problem is not None:
-        raise CodeRejected(problem, left)
+        raise _rejected(problem, left)

@@ -55,6 +55,10 @@ class SecuritySettings:
     codes_per_hour: Annotated[int, Range(ge=1)] = 5
     idle_lock_minutes: Annotated[int, Range(ge=0)] = 15
     """0 turns the idle lock off."""
+    answer_seconds: Annotated[float, Range(ge=0, le=10)] = 1.0
+    """Code requests, code checks and refused sign-ins answer after at least this long, so that
+    their timing does not tell whether an account exists (the slowest path, a mail sent, must fit
+    in it)."""
 
 
 class SmtpSecurity(StrEnum):

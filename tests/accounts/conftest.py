@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from batchops_core.infra.config import Settings
@@ -12,5 +14,8 @@ __all__ = ["mailserver"]
 
 @pytest.fixture
 def mail_settings(db_settings: Settings, mailserver: MailServer) -> Settings:
-    """The test database plus SMTP on the running aiosmtpd server."""
-    return smtp_settings(db_settings, mailserver)
+    """The test database plus SMTP on the running aiosmtpd server; answers are not held back
+    here (`security.answer_seconds` is what test_enumeration.py measures)."""
+    settings = smtp_settings(db_settings, mailserver)
+    security = dataclasses.replace(settings.security, answer_seconds=0.0)
+    return dataclasses.replace(settings, security=security)
