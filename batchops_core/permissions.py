@@ -90,6 +90,13 @@ def allowed(actor: Actor, action: Action) -> bool:
 
 
 def require(actor: Actor, action: Action) -> None:
-    """Raise PermissionDenied unless the actor's role may take the action."""
+    """Raise PermissionDenied unless the actor's role may take the action.
+
+    The refusal carries the actor and the action; the unit of work it escapes writes the audit
+    row (`Database.unit`), so every refused action is on record without each service doing it.
+    """
     if not allowed(actor, action):
-        raise PermissionDenied(f"{actor.username} ({actor.role}) may not {action.value}.")
+        refused = PermissionDenied(f"{actor.username} ({actor.role}) may not {action.value}.")
+        refused.actor = actor  # type: ignore[attr-defined]
+        refused.action = action  # type: ignore[attr-defined]
+        raise refused

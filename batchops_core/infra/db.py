@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from batchops_core.errors import DatabaseUnavailable
+from batchops_core.errors import DatabaseUnavailable, PermissionDenied
 from batchops_core.infra import events
 from batchops_core.infra.config import Settings
 
@@ -125,10 +125,30 @@ class Database:
             try:
                 async with uow.begin():
                     yield uow
-            except BaseException:
+            except BaseException as exc:
                 uow.rolled_back()
+                if isinstance(exc, PermissionDenied):
+                    await self._record_refusal(exc)
                 raise
             await uow.release(self.settings)
+
+    async def _record_refusal(self, refused: PermissionDenied) -> None:
+        """Audit a refused action in a unit of its own (the refused one rolled back)."""
+        actor, action = getattr(refused, "actor", None), getattr(refused, "action", None)
+        if actor is None or action is None:
+            return
+        from batchops_core import audit  # audit imports models, which import this module
+
+        try:
+            async with self.sessions() as session, session.begin():
+                audit.record(
+                    session,
+                    actor=actor,
+                    action="permission.refused",
+                    detail=f"may not {getattr(action, 'value', action)}",
+                )
+        except Exception as exc:  # the refusal itself must still reach the caller
+            log.warning("could not audit a refused action: %s", exc)
 
     async def check(self) -> None:
         """Open one connection and run `SELECT 1`, or raise DatabaseUnavailable."""
