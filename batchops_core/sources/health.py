@@ -42,7 +42,7 @@ async def alert_missing(db: Database, settings: Settings, days: int = 14) -> dic
 
 async def settle_processing(db: Database, settings: Settings) -> dict[str, int]:
     """Complete every processing job whose uploads have finished (the worker's safety net)."""
-    from batchops_core.sources.files import complete_job
+    from batchops_core.sources.completion import complete_job
 
     async with db.unit() as uow:
         ids = list(

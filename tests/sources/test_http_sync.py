@@ -222,7 +222,7 @@ async def test_without_waiting_the_upload_hook_completes_the_job(
     file_server: FileServer,
     dispatcher: Dispatcher,
 ) -> None:
-    from batchops_core.sources.files import on_upload_finished
+    from batchops_core.sources.completion import on_upload_finished
     from batchops_core.sources.health import settle_processing
 
     await _add(db, users, file_server)
