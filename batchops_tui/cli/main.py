@@ -124,6 +124,7 @@ def build_parser(modules: Iterable[str] | None = None) -> argparse.ArgumentParse
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    os.umask(0o027)  # the database, storage, reports and backups it writes are not world-readable
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv:
         command = chosen_command(argv)
