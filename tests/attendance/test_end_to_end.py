@@ -11,7 +11,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from batchops_core.accounts import UserInfo
-from batchops_core.attendance import calendar, days, employees, jobs
+from batchops_core.attendance import calendar, days, employees
 from batchops_core.attendance.models import Punch
 from batchops_core.enums import Role
 from batchops_core.infra.config import Settings
@@ -19,6 +19,7 @@ from batchops_core.infra.db import Database
 from batchops_core.models import Department
 from batchops_core.sources.service import add_source
 from batchops_core.sources.sync import sync_source
+from batchops_core.worker.automation import attendance as jobs
 from batchops_core.worker.automation.frame import AutomationRun
 from batchops_core.worker.context import TaskContext
 from tests.mailserver import MailServer, mailserver, smtp_settings

@@ -1,10 +1,8 @@
-"""Automation bodies of the Attendance domain, for the worker's task table to wire.
-
-Plain `async def body(run, **typed_args) -> Outcome` functions over the services, acting as the
-system actor. Dates are the school's: `tz` (an IANA name, default UTC) decides what "today"
+"""Automation bodies of the Attendance domain: thin frames over its services, as the system
+actor. Dates are the school's: `tz` (an IANA name, default UTC) decides what "today"
 and "yesterday" mean, the same zone the schedule's cron line is written in.
 
-Wanted schedules (the lead seeds them with the task table):
+Seeded schedules (migration 0006):
 * `attendance_process`    `0 1 * * *`    recompute yesterday (idempotent)
 * `attendance_absentees`  `30 9 * * 1-5` today's absentees, one mail per department
 * `attendance_register`   `0 6 1 * *`    last month's register, CSV and PDF, under exports/
@@ -15,20 +13,19 @@ from __future__ import annotations
 
 import asyncio
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from batchops_core.attendance import days, notify, register
 from batchops_core.enums import RunStatus
 from batchops_core.permissions import SYSTEM
+from batchops_core.worker.automation.frame import AutomationFailed, AutomationRun, Outcome
+from batchops_core.worker.automation.registry import ArgSpec, automation
 
-if TYPE_CHECKING:
-    from batchops_core.worker.automation.frame import AutomationRun, Outcome
+_TZ = ArgSpec("tz", str, False, "the school's IANA time zone for 'today' (default UTC)")
 
 
 def _outcome(message: str, rows: int | None = None, **data: Any) -> Outcome:
-    from batchops_core.worker.automation.frame import Outcome
-
     return Outcome(status=RunStatus.SUCCEEDED, message=message, data=data, rows=rows)
 
 
@@ -36,6 +33,11 @@ def local_today(tz: str = "UTC") -> date:
     return datetime.now(ZoneInfo(tz)).date()
 
 
+@automation(
+    "Recompute the attendance register up to yesterday (idempotent).",
+    ArgSpec("days_back", int, False, "how many days up to yesterday", minimum=1),
+    _TZ,
+)
 async def attendance_process(run: AutomationRun, days_back: int = 1, tz: str = "UTC") -> Outcome:
     """Recompute the last `days_back` days up to yesterday (a late punch is picked up too)."""
     yesterday = local_today(tz) - timedelta(days=1)
@@ -53,6 +55,11 @@ async def attendance_process(run: AutomationRun, days_back: int = 1, tz: str = "
     )
 
 
+@automation(
+    "Mail each department today's absentees (after processing today so far).",
+    ArgSpec("send_mail", bool, False, "false: count only"),
+    _TZ,
+)
 async def attendance_absentees(
     run: AutomationRun, send_mail: bool = True, tz: str = "UTC"
 ) -> Outcome:
@@ -72,14 +79,18 @@ async def attendance_absentees(
     sent = sum(r.sent for r in results)
     failed = [r for r in results if r.to and not r.sent]
     if failed:
-        from batchops_core.worker.automation.frame import AutomationFailed
-
         raise AutomationFailed(
             f"absentee mail to {failed[0].department} failed: {failed[0].problem}"
         )
     return _outcome(f"{absent} absent on {today}; {sent} department mails sent.", rows=absent)
 
 
+@automation(
+    "Write a month's attendance register (CSV and PDF) under exports/attendance/.",
+    ArgSpec("month", str, False, "YYYY-MM (default: last month)"),
+    ArgSpec("department", str, False, "one department (default: all)"),
+    _TZ,
+)
 async def attendance_register(
     run: AutomationRun, month: str | None = None, department: str | None = None, tz: str = "UTC"
 ) -> Outcome:
