@@ -8,6 +8,7 @@ a fresh test database. The screens never open connections: they call core servic
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -37,6 +38,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 IDLE_CHECK_SECONDS = 5.0
+FIRST_FRAME_WAIT = 2.0
+"""Longest `prepare` waits for the first frame before loading anyway (a headless run may never
+draw one)."""
 SIGNED_OUT = "signed-out"
 """The mode shown after a sign-out (Textual's start mode cannot be switched back to)."""
 HOLD_KEYS_SECONDS = 3.0
@@ -98,6 +102,7 @@ class BatchOpsApp(App[int]):
         self.live = live
         self.session: SignedInSession | None = None
         self.my_uploads: set[int] = set()
+        self._first_frame = threading.Event()
         self.warmed_up = False
         """Set once the other screens are imported and their widget styles registered."""
         self._notified: set[tuple[str, int, str]] = set()
@@ -122,8 +127,10 @@ class BatchOpsApp(App[int]):
 
         SQLAlchemy, the models, argon2 and Redis cost ~0.5 s to import: paying it here, off the
         UI thread and after the first frame (`on_ready`), is what lets the sign-in screen appear
-        about as fast as an empty Textual app.
+        about as fast as an empty Textual app. The worker starts on mount but waits for that
+        frame: its imports hold the GIL and delayed the frame by ~50 ms.
         """
+        self._first_frame.wait(timeout=FIRST_FRAME_WAIT)
         from batchops_core import accounts, signin  # noqa: F401 - imported for sign-in
         from batchops_core.infra import events, migrate  # noqa: F401
         from batchops_core.infra.db import open_database
@@ -159,12 +166,12 @@ class BatchOpsApp(App[int]):
     def on_mount(self) -> None:
         from batchops_tui.screens.signin import SignInScreen
 
+        self.prepare()
         self.push_screen(SignInScreen())
 
     def on_ready(self) -> None:
-        """The sign-in screen is on the terminal: load the database layer behind it. (Started
-        before the first frame, the import thread took the GIL from it: ~50 ms later.)"""
-        self.prepare()
+        """The sign-in screen is on the terminal: `prepare` may now load the database layer."""
+        self._first_frame.set()
 
     def signed_in(self, session: SignedInSession) -> None:
         """Called by the sign-in screen: show who is here, go Home, start live refresh."""

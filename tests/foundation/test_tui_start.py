@@ -21,10 +21,10 @@ async def test_database_layer_loads_behind_the_sign_in_screen(db_settings: Setti
         assert [w.group for w in app.workers if w.group == "prepare"] == []
 
 
-async def test_ready_before_the_first_frame_still_opens_the_database(
+async def test_without_a_first_frame_the_database_layer_loads_anyway(
     db_settings: Settings,
 ) -> None:
-    """Without the Ready event (the prepare worker not started yet), ready() starts it itself."""
+    """`prepare` waits for the first frame (Ready), but not for ever (FIRST_FRAME_WAIT)."""
 
     class NoReadyYet(BatchOpsApp):
         CSS_PATH = str(Path(app_module.__file__).parent / BatchOpsApp.CSS_PATH)  # type: ignore[operator]
