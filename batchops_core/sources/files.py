@@ -40,8 +40,8 @@ from batchops_core.sources.models import (
     SourceKind,
     SourceUpload,
 )
+from batchops_core.sources.outcome import SyncReport, record_failure
 from batchops_core.sources.service import get_jobs, source_event
-from batchops_core.sources.sync import SyncReport, record_failure
 from batchops_core.sources.testing import parser_options
 
 
