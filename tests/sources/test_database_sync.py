@@ -14,7 +14,7 @@ from batchops_core.enums import IncidentStatus, Role
 from batchops_core.errors import PermissionDenied, ValidationFailed
 from batchops_core.infra.config import Settings
 from batchops_core.infra.db import Database
-from batchops_core.models import Incident
+from batchops_core.models import AuditLog, Incident
 from batchops_core.sources.models import JobStatus, Source, SourceJob, SourceRecord
 from batchops_core.sources.service import add_source, edit_source, get_source, list_jobs
 from batchops_core.sources.sync import sync_source
@@ -214,3 +214,19 @@ async def test_config_contract_and_permissions(
                 department="Nowhere",
                 config=sqlite_config(external_sqlite),
             )
+
+
+async def test_a_punches_target_hands_rows_to_attendance_not_records(
+    db: Database, db_settings: Settings, users: Users, external_sqlite: Path
+) -> None:
+    await _add(db, users, "Gate to punches", sqlite_config(external_sqlite, target="punches"))
+    report = await sync_source(
+        db, db_settings, actor=users[Role.ADMIN].actor, name="Gate to punches"
+    )
+    assert report.ok, report.error
+    assert await _counts(db, "Gate to punches") == (0, 0, 250)  # advanced, stored as punches
+    async with db.unit() as uow:
+        audit = await uow.scalar(
+            select(func.count()).select_from(AuditLog).where(AuditLog.action == "punch.import")
+        )
+    assert audit == 3  # one import per batch, in the batch's transaction
