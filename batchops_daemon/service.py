@@ -32,6 +32,7 @@ from batchops_core.infra.config import Settings
 from batchops_core.infra.db import Database
 from batchops_core.infra.metrics import Metrics
 from batchops_core.services.status import metric_figures, queued_uploads
+from batchops_core.sources.health import SourceMetrics
 from batchops_core.worker.arq_settings import arq_redis_settings, queue_name
 from batchops_core.worker.context import TaskContext
 from batchops_core.worker.dispatch_loop import run_dispatch_loop
@@ -106,6 +107,7 @@ class Daemon:
         self.dispatcher: Dispatcher | None = None
         self.heartbeat: Heartbeat | None = None
         self.metrics = Metrics()
+        self.source_metrics = SourceMetrics(self.metrics.registry)
         self.bound_metrics_port: int | None = None
         self._loops: list[asyncio.Task[None]] = []
         self._redis: ArqRedis | None = None
@@ -227,6 +229,7 @@ class Daemon:
                 session, self.settings, after_step=metrics.after_step, after_run=metrics.after_run
             )
         metrics.record(figures, depth)
+        await self.source_metrics.refresh(self.db, self.settings)
 
     async def _warm_up(self) -> None:
         """Start the pipeline's process pool now, so the first upload does not pay the imports."""

@@ -118,17 +118,17 @@ def test_admin_adds_edits_disables_and_enables(
         "department=library",
     )
     assert code == 0, err
-    assert "schedule #11 'Library at dawn' created" in out and "IST" in out
+    assert "schedule #18 'Library at dawn' created" in out and "IST" in out
     code, out, _ = run(capsys, cli_env, "list", "--json", "--search", "dawn")
     (row,) = json.loads(out)
     assert row["arguments"] == {"department": "Library"} and row["enabled"] is True
     code, out, _ = run(capsys, cli_env, "edit", "Library at dawn", "--cron", "30 5 * * 1-5")
     assert code == 0 and "'30 5 * * 1-5'" in out
-    code, out, _ = run(capsys, cli_env, "disable", "11")
+    code, out, _ = run(capsys, cli_env, "disable", "18")
     assert code == 0 and "disabled, next run -." in out
     code, out, _ = run(capsys, cli_env, "enable", "library at dawn")
     assert code == 0 and "enabled, next run 20" in out
-    code, _, err = run(capsys, cli_env, "edit", "11")
+    code, _, err = run(capsys, cli_env, "edit", "18")
     assert code == 2 and "nothing to change" in one_line(err)
     code, _, err = run(capsys, cli_env, "edit", "No such schedule", "--cron", "0 1 * * *")
     assert code == 1 and "no schedule named or numbered" in one_line(err)

@@ -108,7 +108,7 @@ async def test_create_refuses_bad_input(db: Database, users: Users) -> None:
             await _create(db, users, **overrides)
         assert message in str(info.value), overrides
     async with db.unit() as session:
-        assert await session.scalar(select(func.count(Job.id))) == 10  # the seeded ones only
+        assert await session.scalar(select(func.count(Job.id))) == 17  # the seeded ones only
 
 
 async def test_optional_arguments_match_the_task_bodies(db: Database, users: Users) -> None:
@@ -170,7 +170,7 @@ async def test_list_paginates_by_name(db: Database, users: Users) -> None:
         first = await list_schedules(session, actor=users[Role.USER].actor, limit=4)
         second = await list_schedules(session, actor=users[Role.USER].actor, offset=4, limit=4)
         everything = await list_schedules(session, actor=users[Role.USER].actor, limit=500)
-    assert first.total == second.total == len(everything.items) == 10  # the seeded schedules
+    assert first.total == second.total == len(everything.items) == 17  # the seeded schedules
     names = [r.name for r in everything.items]
     assert names == sorted(names)
     assert [r.name for r in first.items + second.items] == names[:8]
