@@ -16,7 +16,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import select, update
 
@@ -31,15 +31,13 @@ from batchops_core.remediation import (
     record_auto_retry,
     remediation_for,
 )
+from batchops_core.sources.completion import on_upload_finished
 from batchops_core.worker.automation import frame as automation
 from batchops_core.worker.automation.registry import AUTOMATIONS
 from batchops_core.worker.context import TaskContext
 from batchops_core.worker.retry import TransientError, is_transient
 from batchops_core.worker.scheduler import record_firing_result
 from batchops_core.worker.sweeper import fail_upload, hand_back_upload
-
-if TYPE_CHECKING:
-    pass
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +50,7 @@ async def process_upload(ctx: TaskContext, upload_id: int) -> dict[str, Any]:
     outcome = await _run_pipeline(ctx, upload_id, None)
     if not outcome.get("succeeded") and outcome.get("incident_id"):
         outcome["remediation"] = await try_remediation(ctx, upload_id, outcome)
+    await _quietly(on_upload_finished(ctx.db, ctx.settings, upload_id))
     return outcome
 
 
@@ -71,6 +70,7 @@ async def retry_upload(
     outcome = await _run_pipeline(ctx, upload_id, stage)
     if incident_id is not None and outcome.get("succeeded"):
         await _auto_resolve(ctx, incident_id, upload_id)
+    await _quietly(on_upload_finished(ctx.db, ctx.settings, upload_id))
     return outcome
 
 

@@ -1,7 +1,6 @@
-"""Scheduled bodies of the sources package, for the lead to wire into the task table.
+"""Automation bodies of the Sources package: thin frames over its services, as the system actor.
 
-Plain `async def body(run, **typed_args) -> Outcome`; each calls the service steps the tests
-exercise directly. Wanted default schedules (UTC or the school's zone):
+Seeded schedules (migration 0006; UTC or the school's zone):
 
 * `sync_sources(run, kind=None)` — every 15 minutes, `*/15 * * * *`: database sources read
   what is new, http sources fetch today (succeeded days are skipped), folders take new files.
@@ -14,27 +13,25 @@ exercise directly. Wanted default schedules (UTC or the school's zone):
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+
+from sqlalchemy import select
 
 from batchops_core.enums import RunStatus
 from batchops_core.permissions import SYSTEM
 from batchops_core.sources.cadence import today
+from batchops_core.sources.health import alert_missing, settle_processing
+from batchops_core.sources.missing import run_missing
+from batchops_core.sources.models import Source
+from batchops_core.sources.sync import sync_source
+from batchops_core.worker.automation.frame import AutomationRun, Outcome
+from batchops_core.worker.automation.registry import ArgSpec, automation
 
 
-def _outcome(status: RunStatus, message: str, data: dict[str, Any], rows: int | None = None) -> Any:
-    try:
-        from batchops_core.worker.automation.frame import Outcome
-    except ImportError:  # before the worker package
-        from batchops_core.automation import Outcome  # type: ignore[no-redef]
-    return Outcome(status, message, data, rows)
-
-
-async def sync_sources(run: Any, kind: str | None = None) -> Any:
-    from sqlalchemy import select
-
-    from batchops_core.sources.models import Source
-    from batchops_core.sources.sync import sync_source
-
+@automation(
+    "Sync every enabled source (or those of one kind): new rows, today's files, new drops.",
+    ArgSpec("kind", str, False, "database, http or folder (default: all)"),
+)
+async def sync_sources(run: AutomationRun, kind: str | None = None) -> Outcome:
     ctx = run.ctx
     async with ctx.db.unit() as uow:
         query = select(Source.name).where(Source.enabled.is_(True)).order_by(Source.name)
@@ -51,8 +48,8 @@ async def sync_sources(run: Any, kind: str | None = None) -> Any:
             failed.append(name)
         run.info(f"{name}: {report.rows} rows" + (f"; {report.error}" if report.error else ""))
     if not names:
-        return _outcome(RunStatus.SKIPPED, "no enabled sources", {"sources": 0})
-    return _outcome(
+        return Outcome(RunStatus.SKIPPED, "no enabled sources", {"sources": 0})
+    return Outcome(
         RunStatus.SUCCEEDED,
         f"{len(names)} source(s) synced, {len(failed)} failing",
         {"sources": len(names), "failing": failed},
@@ -60,28 +57,31 @@ async def sync_sources(run: Any, kind: str | None = None) -> Any:
     )
 
 
-async def settle_source_jobs(run: Any) -> Any:
-    from batchops_core.sources.health import settle_processing
-
+@automation("Complete source jobs whose uploads finished while nobody waited (a safety net).")
+async def settle_source_jobs(run: AutomationRun) -> Outcome:
     counts = await settle_processing(run.ctx.db, run.ctx.settings)
     if not counts:
-        return _outcome(RunStatus.SKIPPED, "no source job waiting for its uploads", {})
-    return _outcome(RunStatus.SUCCEEDED, f"settled: {counts}", counts)
+        return Outcome(RunStatus.SKIPPED, "no source job waiting for its uploads", {})
+    return Outcome(RunStatus.SUCCEEDED, f"settled: {counts}", counts)
 
 
-async def check_missing_sources(run: Any, days: int = 14) -> Any:
-    from batchops_core.sources.health import alert_missing
-
+@automation(
+    "Open or update one incident per source missing expected days, and mail its contact.",
+    ArgSpec("days", int, False, "how many days back to look", minimum=1),
+)
+async def check_missing_sources(run: AutomationRun, days: int = 14) -> Outcome:
     counts = await alert_missing(run.ctx.db, run.ctx.settings, days)
     status = RunStatus.SUCCEEDED if counts else RunStatus.SKIPPED
-    return _outcome(
+    return Outcome(
         status, f"{sum(counts.values())} missing day(s) in {len(counts)} source(s)", counts
     )
 
 
-async def run_missing_sources(run: Any, days: int = 7) -> Any:
-    from batchops_core.sources.missing import run_missing
-
+@automation(
+    "Queue a job for every missing (source, day) of the last days.",
+    ArgSpec("days", int, False, "how many days back to run", minimum=1),
+)
+async def run_missing_sources(run: AutomationRun, days: int = 7) -> Outcome:
     end = today(run.ctx.settings.timezone) - timedelta(days=1)
     missing, reports = await run_missing(
         run.ctx.db,
@@ -93,8 +93,8 @@ async def run_missing_sources(run: Any, days: int = 7) -> Any:
         dispatcher=run.ctx.dispatcher,
     )
     if not missing:
-        return _outcome(RunStatus.SKIPPED, "no missing days", {})
-    return _outcome(
+        return Outcome(RunStatus.SKIPPED, "no missing days", {})
+    return Outcome(
         RunStatus.SUCCEEDED,
         f"{len(missing)} missing day(s) queued in {len(reports)} source(s)",
         {"sources": [r.source for r in reports]},
