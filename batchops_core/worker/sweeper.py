@@ -301,7 +301,12 @@ async def sweep_once(
             )
         ).all()
     judge = state.judge if state is not None else None
-    verdicts = await judge.judge(r[4] for r in rows if r[4]) if judge and rows else {}
+    verdicts: dict[str, Verdict] = {}
+    if judge is not None:  # asked every pass: Redis must be known up for a while to be trusted
+        names = [r[4] for r in rows if r[4]]
+        verdicts = await judge.judge(names) if names else {}
+        if not names:
+            await judge.check_redis()
     for move in _decide(list(rows), verdicts, state, settings):
         await _apply(db, settings, move, cutoff, now, report, to_enqueue)
     queue_depth = await _queue_depth(dispatcher, settings)
