@@ -73,6 +73,22 @@ class IntakeScreen(BaseScreen):
             priority=True,
             tooltip="Forget the chosen files",
         ),
+        Binding(
+            "x",
+            "cancel_upload",
+            "Cancel upload",
+            show=False,
+            id="intake.cancel",
+            tooltip="Stop the queued or processing upload chosen in the queue",
+        ),
+        Binding(
+            "a",
+            "process_again",
+            "Again with plan",
+            show=False,
+            id="intake.again",
+            tooltip="Process the upload chosen in the queue again with the plan in the form",
+        ),
     ]
 
     def __init__(self) -> None:
@@ -213,4 +229,65 @@ class IntakeScreen(BaseScreen):
         if done:
             self.query_one(PlanForm).reset()
             self.notify(f"Uploaded {', '.join(done)}; processing.", title="Intake", markup=False)
+        self.load_queue()
+
+    # -- the queue's row: cancel, process again ----------------------------------------------------
+
+    def _queued_choice(self) -> int | None:
+        key = self.query_one(PagedTable).selected_key()
+        if key is None:
+            self.notify("Choose an upload in the queue first.", severity="warning", markup=False)
+        return int(key) if key else None
+
+    def action_cancel_upload(self) -> None:
+        upload_id = self._queued_choice()
+        if upload_id is None:
+            return
+        self.confirm(
+            "Cancel upload?",
+            f"Stop upload #{upload_id}? A queued upload is never processed; a processing one "
+            "stops at its next stage without publishing.",
+            lambda: self.cancel_upload(upload_id),
+            confirm="Cancel upload",
+        )
+
+    @work(exclusive=True, group="write-intake", exit_on_error=False)
+    async def cancel_upload(self, upload_id: int) -> None:
+        from batchops_core.services.actions import cancel_upload
+
+        done = await self.call(cancel_upload, upload_id=upload_id)
+        self.notify(f"Upload #{upload_id} cancelled (it was {done.was}).", markup=False)
+        self.load_queue()
+
+    def action_process_again(self) -> None:
+        upload_id = self._queued_choice()
+        if upload_id is None:
+            return
+        try:
+            mode, config = self.query_one(PlanForm).config()
+        except ValidationFailed as exc:
+            self.notify(str(exc), title="Plan", severity="error", markup=False)
+            return
+        self.confirm(
+            "Process again?",
+            f"Process the file of upload #{upload_id} again with the {mode.value} plan in the "
+            "form? It is processed even if the same file was published before.",
+            lambda: self.process_again(upload_id, mode.value, config),
+            confirm="Process again",
+        )
+
+    @work(exclusive=True, group="write-intake", exit_on_error=False)
+    async def process_again(self, upload_id: int, mode: str, config: dict[str, Any]) -> None:
+        from batchops_core.services.actions import process_again
+
+        info = await process_again(
+            self.bo.db,
+            await self.bo.get_dispatcher(),
+            actor=self.bo.actor,
+            upload_id=upload_id,
+            plan_mode=mode,
+            plan_config=config,
+        )
+        self.bo.my_uploads.add(info.id)
+        self.notify(f"Upload #{upload_id} submitted again as #{info.id}.", markup=False)
         self.load_queue()

@@ -17,6 +17,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
+from batchops_core.permissions import Action
 from batchops_tui.formatting import add_plain_row, clip, clip_lines, number, readable, short_when
 from batchops_tui.screens.base import ListDetailScreen
 from batchops_tui.screens.dialogs import Field
@@ -112,6 +113,22 @@ class ReportsScreen(ListDetailScreen):
             id="reports.deliver",
             tooltip="Send the file to your browser",
         ),
+        Binding(
+            "m",
+            "send_to",
+            "Send to",
+            show=False,
+            id="reports.send",
+            tooltip="Mail the CSV/PDF to the department's contact and staff",
+        ),
+        Binding(
+            "a",
+            "process_again",
+            "Again",
+            show=False,
+            id="reports.again",
+            tooltip="Process the file again with another plan",
+        ),
     ]
 
     def __init__(self) -> None:
@@ -199,6 +216,10 @@ class ReportsScreen(ListDetailScreen):
         self.app.call_from_thread(self.query_one("#pdf-preview", Static).update, Text(text))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "process_again":
+            return self.detail is not None
+        if action == "send_to":
+            return self.detail is not None and self.can(Action.SEND_REPORTS)
         if action in ("export", "next_tab"):
             return True if self.detail is not None else None
         if action == "deliver":
@@ -266,3 +287,99 @@ class ReportsScreen(ListDetailScreen):
             self.detail, ReportFormat.PDF if self.detail.row.report_pdf else ReportFormat.CSV
         )
         self.app.deliver_binary(path, save_filename=path.name)
+
+    # -- send to, process again ------------------------------------------------------------------
+
+    @work(exclusive=True, group="reports-send", exit_on_error=False)
+    async def action_send_to(self) -> None:
+        from batchops_core.services.distribute import report_recipients, send_report
+
+        detail = self.detail
+        if detail is None:
+            return
+        upload_id = detail.row.upload_id
+        default = await self.call(report_recipients, upload_id=upload_id)
+
+        async def send(values: dict[str, str]) -> None:
+            formats = {"both": ("csv", "pdf"), "csv": ("csv",), "pdf": ("pdf",)}[values["files"]]
+            sent = await send_report(
+                self.bo.db,
+                actor=self.bo.actor,
+                upload_id=upload_id,
+                to=[values["to"]],
+                formats=formats,
+            )
+            self.notify(f"Sent to {', '.join(sent.recipients)}.", title="Report", markup=False)
+
+        fields = [
+            Field(
+                "to",
+                "To (comma-separated)",
+                required=True,
+                value=", ".join(default),
+                words=("address", "email", "recipient", "contact"),
+            ),
+            Field(
+                "files",
+                "Attach",
+                kind="select",
+                value="both",
+                options=[("CSV and PDF", "both"), ("CSV only", "csv"), ("PDF only", "pdf")],
+            ),
+        ]
+        note = "" if default else "The department has no contact or staff on record."
+        self.ask(f"Send report of upload #{upload_id}", fields, send, submit="Send", note=note)
+
+    def action_process_again(self) -> None:
+        from batchops_core.enums import ProcessMode
+
+        detail = self.detail
+        if detail is None:
+            return
+        upload_id = detail.row.upload_id
+
+        async def again(values: dict[str, str]) -> None:
+            import json
+
+            from batchops_core.errors import ValidationFailed
+            from batchops_core.services.actions import process_again
+
+            try:
+                config = json.loads(values["config"]) if values["config"] else {}
+            except json.JSONDecodeError as exc:
+                raise ValidationFailed(f"the plan config is not JSON ({exc.msg}).") from None
+            if not isinstance(config, dict):
+                raise ValidationFailed('the plan config must be a JSON object, e.g. {"a": 1}.')
+            info = await process_again(
+                self.bo.db,
+                await self.bo.get_dispatcher(),
+                actor=self.bo.actor,
+                upload_id=upload_id,
+                plan_mode=values["plan"],
+                plan_config=config,
+            )
+            self.bo.my_uploads.add(info.id)
+            self.notify(f"Submitted again as upload #{info.id}.", title="Report", markup=False)
+
+        fields = [
+            Field(
+                "plan",
+                "Plan",
+                kind="select",
+                value=ProcessMode.TRANSFORM.value,
+                options=[(m.value, m.value) for m in ProcessMode],
+            ),
+            Field(
+                "config",
+                "Plan config (JSON)",
+                placeholder='{"group_by": "class"}',
+                words=("plan", "config", "json"),
+            ),
+        ]
+        self.ask(
+            f"Process upload #{upload_id} again",
+            fields,
+            again,
+            submit="Process",
+            note="Processed even if the same file was published before.",
+        )

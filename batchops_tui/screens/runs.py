@@ -146,6 +146,14 @@ class RunsScreen(ListDetailScreen):
             id="runs.open",
             tooltip="Show the stages and log",
         ),
+        Binding(
+            "x",
+            "cancel_run",
+            "Cancel run",
+            show=False,
+            id="runs.cancel",
+            tooltip="Stop the queued or running run shown in the detail",
+        ),
     ]
 
     def __init__(self) -> None:
@@ -219,6 +227,10 @@ class RunsScreen(ListDetailScreen):
             self.load_detail(int(key))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "cancel_run":  # offered only while the open run can still be stopped
+            detail = self.detail
+            live = (RunStatus.QUEUED, RunStatus.RUNNING)
+            return detail is not None and detail.run.status in live
         if action == "rerun":
             detail = self.detail
             if detail is None:
@@ -251,4 +263,24 @@ class RunsScreen(ListDetailScreen):
             self.bo.db, await self.bo.get_dispatcher(), actor=self.bo.actor, run_id=run_id
         )
         self.notify(f"Run #{run_id} queued again.", title="Rerun", markup=False)
+        self.reload()
+
+    def action_cancel_run(self) -> None:
+        detail = self.detail
+        if detail is None:
+            return
+        self.confirm(
+            "Cancel this run?",
+            f"Stop run #{detail.run.id} ({detail.run.title})? It is recorded as cancelled; an "
+            "upload stops at its next stage and is not published.",
+            lambda: self.cancel_run(detail.run.id),
+            confirm="Cancel run",
+        )
+
+    @work(exclusive=True, group="write-runs", exit_on_error=False)
+    async def cancel_run(self, run_id: int) -> None:
+        from batchops_core.services.actions import cancel_run
+
+        done = await self.call(cancel_run, run_id=run_id)
+        self.notify(f"Run #{run_id} cancelled (it was {done.was}).", markup=False)
         self.reload()

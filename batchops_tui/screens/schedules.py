@@ -80,8 +80,17 @@ class SchedulesScreen(BaseScreen):
         Binding("e", "edit", "Edit", id="schedules.edit", tooltip="Edit the schedule"),
         Binding("space", "toggle", "On/off", id="schedules.toggle", tooltip="Enable or disable"),
         Binding("g", "run_now", "Run now", id="schedules.run_now", tooltip="Fire the schedule now"),
+        Binding(
+            "x",
+            "delete",
+            "Delete",
+            show=False,
+            id="schedules.delete",
+            tooltip="Delete the schedule (its past runs are kept)",
+        ),
     ]
     ACTION_PERMISSIONS = {
+        "delete": Action.EDIT_SCHEDULES,
         "create": Action.EDIT_SCHEDULES,
         "edit": Action.EDIT_SCHEDULES,
         "toggle": Action.EDIT_SCHEDULES,
@@ -205,4 +214,23 @@ class SchedulesScreen(BaseScreen):
             self.bo.db, await self.bo.get_dispatcher(), actor=self.bo.actor, job_id=job_id
         )
         self.notify(f"'{name}' queued.", title="Run now", markup=False)
+        self.reload()
+
+    def action_delete(self) -> None:
+        row = self.selected()
+        if row is None:
+            return
+        self.confirm(
+            "Delete schedule?",
+            f"Delete '{row.name}' ({row.task} {row.cron})? Its past runs are kept.",
+            lambda: self.delete(row.id),
+            confirm="Delete",
+        )
+
+    @work(exclusive=True, group="write-schedules", exit_on_error=False)
+    async def delete(self, job_id: int) -> None:
+        from batchops_core.services.actions import delete_schedule
+
+        name = await self.call(delete_schedule, ref=job_id)
+        self.notify(f"Schedule {name} deleted.", markup=False)
         self.reload()

@@ -66,9 +66,18 @@ class UsersScreen(BaseScreen):
             "p", "force_reset", "Force reset", id="users.reset", tooltip="Require a new password"
         ),
         Binding("l", "audit", "Audit log", id="users.audit", tooltip="Show the audit log"),
+        Binding(
+            "m",
+            "department",
+            "Department",
+            show=False,
+            id="users.department",
+            tooltip="The department the user belongs to (its reports are mailed to them)",
+        ),
     ]
     ACTION_PERMISSIONS = {
-        a: Action.MANAGE_USERS for a in ("create", "role", "toggle_active", "unlock", "force_reset")
+        a: Action.MANAGE_USERS
+        for a in ("create", "role", "toggle_active", "unlock", "force_reset", "department")
     } | {"audit": Action.VIEW_AUDIT}
 
     def __init__(self) -> None:
@@ -216,6 +225,25 @@ class UsersScreen(BaseScreen):
             submit="Change role",
             done=self.reload,
         )
+
+    @work(exclusive=True, group="users-department", exit_on_error=False)
+    async def action_department(self) -> None:
+        from batchops_core.services.departments import list_departments, set_user_department
+
+        user = self.selected()
+        if user is None:
+            return
+        departments = await self.call(list_departments, include_inactive=False)
+        options = [("no department", "none"), *((d.name, d.name) for d in departments)]
+
+        async def save(values: dict[str, str]) -> None:
+            name = await self.call(
+                set_user_department, username=user.username, department=values["department"]
+            )
+            self.notify(f"{user.username}: {name or 'no department'}.", markup=False)
+
+        field = Field("department", "Department", kind="select", value="none", options=options)
+        self.ask(f"Department of {user.username}", [field], save, done=self.reload)
 
     def action_toggle_active(self) -> None:
         user = self.selected()

@@ -9,7 +9,14 @@ from pathlib import Path
 from typing import Any
 
 from tests.mailserver import MailServer, mailserver, smtp_settings
-from tests.tui.conftest import _no_blink, make_app, seeded, tui_db, tui_settings  # noqa: F401
+from tests.tui.conftest import (  # noqa: F401 - fixtures for the Pilot tests
+    _no_blink,
+    make_app,
+    queued_dispatcher,
+    seeded,
+    tui_db,
+    tui_settings,
+)
 
 __all__ = ["MailServer", "mailserver", "put", "smtp_settings", "wait_for"]
 
