@@ -20,14 +20,14 @@ from sqlalchemy import select
 
 from batchops_core.enums import RunStatus, UploadStatus
 from batchops_core.infra.config import RedisSettings, Settings
-from batchops_core.infra.db import Database
+from batchops_core.infra.db import Database, open_database
 from batchops_core.models import JobRun, Upload, WorkerHeartbeat
 from batchops_core.permissions import SYSTEM
 from batchops_core.services.uploads import intake_file
 from batchops_core.worker.dispatcher import Dispatcher
 from batchops_core.worker.sweeper import WORKER_LOST
 from tests.daemon.conftest import ROOT, DaemonProcess, fast_worker, wait_for, write_config
-from tests.daemon.faults import PrivateRedis
+from tests.daemon.faults import PrivatePostgres, PrivateRedis, migrate
 
 RECOVERY_BUDGET = 15.0
 Start = Callable[..., DaemonProcess]
@@ -231,3 +231,87 @@ async def test_redis_outage_survived_and_queue_restored(
 
 async def _has(daemon: DaemonProcess, text: str) -> bool:
     return text in daemon.output()
+
+
+@pytest.fixture
+def private_postgres() -> Iterator[PrivatePostgres]:
+    try:
+        server = PrivatePostgres()
+    except (RuntimeError, OSError, subprocess.CalledProcessError) as exc:
+        pytest.skip(f"no private PostgreSQL cluster: {exc}")
+    server.start()
+    yield server
+    server.remove()
+
+
+async def test_database_outage_survived_and_no_run_lost(
+    settings: Settings,
+    redis_url: str,
+    tmp_path: Path,
+    daemons: Start,
+    private_postgres: PrivatePostgres,
+) -> None:
+    outage_seconds = 30
+    base = dataclasses.replace(
+        settings,
+        database=dataclasses.replace(
+            settings.database, url=private_postgres.url, connect_timeout=2.0
+        ),
+        redis=RedisSettings(url=redis_url, prefix=f"bo-dbout-{time.monotonic_ns()}"),
+    )
+    config_settings = production_pace(base, max_jobs=1)
+    await migrate(config_settings)
+    db = open_database(config_settings)
+    try:
+        config = write_config(tmp_path / "config.toml", config_settings)
+        folder = tmp_path / "in"
+        folder.mkdir()
+        daemon = daemons(
+            config,
+            env={"BATCHOPS_TEST_STALL_STAGE": "validate", "BATCHOPS_TEST_STALL_SECONDS": "3"},
+        )
+        in_flight = await _intake(db, config_settings, folder, 1)
+        waiting = [await _intake(db, config_settings, folder, n) for n in (2, 3)]
+        dispatcher = await Dispatcher.connect(db, config_settings)
+        for upload_id in (in_flight, *waiting):
+            await dispatcher.process_upload(upload_id)
+        await dispatcher.close()
+        await wait_for(lambda: _has(daemon, "stalling at"), timeout=60)
+
+        private_postgres.stop()
+        down_at = time.monotonic()
+        await wait_for(lambda: _has(daemon, "database unreachable since"), timeout=20)
+        check = _check(config)
+        assert check.returncode == 1 and "database unreachable since" in check.stdout, (
+            check.stdout + check.stderr
+        )
+        while time.monotonic() - down_at < outage_seconds:
+            assert daemon.proc.poll() is None, daemon.output()
+            time.sleep(0.5)
+        private_postgres.start()
+        up_at = time.monotonic()
+        await db.dispose()
+
+        async def all_running() -> bool:
+            ups = [await _upload(db, u) for u in (in_flight, *waiting)]
+            return all(u.status is not UploadStatus.QUEUED for u in ups)
+
+        await wait_for(all_running, timeout=RECOVERY_BUDGET + 5)
+        assert time.monotonic() - up_at <= RECOVERY_BUDGET
+
+        async def all_published() -> bool:
+            ups = [await _upload(db, u) for u in (in_flight, *waiting)]
+            return all(u.status is UploadStatus.PUBLISHED for u in ups)
+
+        await wait_for(all_published, timeout=90)
+        for upload_id in (in_flight, *waiting):
+            codes = [r.error_code for r in await _runs(db, upload_id)]
+            assert WORKER_LOST not in codes, (upload_id, codes)
+        out = daemon.output()
+        assert out.count("database unreachable since") == 1, out
+        assert "database reachable again" in out
+        assert "Traceback" not in out, out
+        daemon.signal(signal.SIGTERM)
+        assert daemon.wait(timeout=30) == 0, daemon.output()
+    finally:
+        await db.dispose()
