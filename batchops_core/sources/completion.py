@@ -23,7 +23,6 @@ from batchops_core.sources.models import JobStatus, Source, SourceJob, SourceUpl
 from batchops_core.sources.records import store_published_records
 from batchops_core.sources.service import source_event
 
-FINAL = (UploadStatus.PUBLISHED, UploadStatus.PARTIAL, UploadStatus.FAILED, UploadStatus.DUPLICATE)
 WAIT_SECONDS = 600.0
 
 
@@ -45,9 +44,11 @@ async def complete_job(db: Database, settings: Settings, job_id: int) -> JobStat
                 select(Upload).where(Upload.id.in_([lk.upload_id for lk in links]))
             )
         }
-        if any(u.status not in FINAL for u in uploads.values()):
+        if any(not u.status.is_final for u in uploads.values()):
             return JobStatus.PROCESSING
-        failed = [u for u in uploads.values() if u.status is UploadStatus.FAILED]
+        failed = [
+            u for u in uploads.values() if u.status in (UploadStatus.FAILED, UploadStatus.CANCELLED)
+        ]
         if failed:
             first = failed[0]
             message = (
