@@ -47,5 +47,3 @@ async def check_redis(settings: Settings) -> None:
         ) from None
     finally:
         await client.aclose()
-
-
