@@ -207,3 +207,20 @@ async def users(db: Database, db_settings: Settings) -> dict[Role, UserInfo]:
                 verified=True,
             )
     return made
+
+
+@pytest.fixture
+def cli_env(
+    db_url: str, users: dict[Role, UserInfo], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[pytest.MonkeyPatch]:
+    """`batchops` commands through `main([...])` on the test database (one account per role), no
+    config file, no Redis, no SMTP, nobody signed in by the environment."""
+    monkeypatch.chdir(tmp_path)
+    for name in ("BATCHOPS_CONFIG", "BATCHOPS_USER", "BATCHOPS_PASSWORD", "SSH_CONNECTION"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("BATCHOPS_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("BATCHOPS_DATABASE_URL", db_url)
+    monkeypatch.setenv("BATCHOPS_REDIS_URL", "")
+    monkeypatch.setenv("BATCHOPS_SMTP_HOST", "")
+    yield monkeypatch

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pdfplumber
@@ -33,22 +32,6 @@ SHOW_FIELDS = [
     "overtime_minutes",
     "flags",
 ]
-
-
-@pytest.fixture
-def cli_env(
-    db_url: str, users: Users, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[pytest.MonkeyPatch]:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("BATCHOPS_CONFIG", raising=False)
-    for name in ("BATCHOPS_USER", "BATCHOPS_PASSWORD", "SSH_CONNECTION"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
-    monkeypatch.setenv("BATCHOPS_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("BATCHOPS_DATABASE_URL", db_url)
-    monkeypatch.setenv("BATCHOPS_REDIS_URL", "")
-    monkeypatch.setenv("BATCHOPS_SMTP_HOST", "")
-    yield monkeypatch
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

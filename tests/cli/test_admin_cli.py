@@ -4,7 +4,6 @@ schedule delete, user set-department — through `main()` on both databases."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,22 +18,6 @@ Users = dict[Role, UserInfo]
 GRADEBOOK = "Student ID,class,maths,english\n" + "".join(
     f"S{i:03d},9{'AB'[i % 2]},{40 + i},{60 + i % 30}\n" for i in range(1, 41)
 )
-
-
-@pytest.fixture
-def cli_env(
-    db_url: str, users: Users, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[pytest.MonkeyPatch]:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("BATCHOPS_CONFIG", raising=False)
-    for name in ("BATCHOPS_USER", "BATCHOPS_PASSWORD", "SSH_CONNECTION"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
-    monkeypatch.setenv("BATCHOPS_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("BATCHOPS_DATABASE_URL", db_url)
-    monkeypatch.setenv("BATCHOPS_REDIS_URL", "")
-    monkeypatch.setenv("BATCHOPS_SMTP_HOST", "")
-    yield monkeypatch
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,21 +15,6 @@ from tests.conftest import TEST_PASSWORD
 from tests.sources.conftest import sqlite_config
 
 Users = dict[Role, UserInfo]
-
-
-@pytest.fixture
-def cli_env(
-    db_url: str, users: Users, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[pytest.MonkeyPatch]:
-    monkeypatch.chdir(tmp_path)
-    for name in ("BATCHOPS_CONFIG", "BATCHOPS_USER", "BATCHOPS_PASSWORD", "SSH_CONNECTION"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
-    monkeypatch.setenv("BATCHOPS_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("BATCHOPS_DATABASE_URL", db_url)
-    monkeypatch.setenv("BATCHOPS_REDIS_URL", "")
-    monkeypatch.setenv("BATCHOPS_SMTP_HOST", "")
-    yield monkeypatch
 
 
 def run(
