@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.sources.conftest import add_sqlite_rows, sqlite_config
-from tests.sources.test_source_cli import cli_env, one_line, run  # noqa: F401 (fixture)
+from tests.sources.test_source_cli import one_line, run
 
 
 @pytest.fixture
