@@ -43,6 +43,8 @@ FIRST_FRAME_WAIT = 2.0
 draw one)."""
 SIGNED_OUT = "signed-out"
 """The mode shown after a sign-out (Textual's start mode cannot be switched back to)."""
+PREBUILD_PAUSE = 0.02
+"""Seconds between building two screens in the background."""
 HOLD_KEYS_SECONDS = 3.0
 """Keys typed while a dialog opens are held at most this long (a failed query never opens it)."""
 SESSION_CHECK_SECONDS = 30.0
@@ -105,6 +107,8 @@ class BatchOpsApp(App[int]):
         self._first_frame = threading.Event()
         self.warmed_up = False
         """Set once the other screens are imported and their widget styles registered."""
+        self.screens_ready = False
+        """Set once every screen the signed-in person may open is built (`prebuild_screens`)."""
         self._notified: set[tuple[str, int, str]] = set()
         self._notice_since: datetime | None = None
         self.data_changed: Signal[Event] = Signal(self, "data-changed")
@@ -195,7 +199,9 @@ class BatchOpsApp(App[int]):
                     self.set_interval(self.settings.tui.poll_interval, self.poll, name="poll")
                 )
         if not self.warmed_up:
-            self.warm_up()
+            self.warm_up()  # then builds the screens
+        else:
+            self.prebuild_screens()  # signed in again: the screens were removed at sign-out
 
     def action_sign_out(self) -> None:
         from batchops_tui.screens.dialogs import ConfirmDialog
@@ -220,6 +226,8 @@ class BatchOpsApp(App[int]):
         for timer in self._session_timers:
             timer.stop()
         self._session_timers = []
+        self.screens_ready = False
+        self.workers.cancel_group(self, "prebuild")
         self.workers.cancel_group(self, "live")
         self.workers.cancel_group(self, "notices")
         self.session = None
@@ -246,6 +254,27 @@ class BatchOpsApp(App[int]):
             importlib.import_module(module)
         self.call_from_thread(self.prewarm_styles)
         self.warmed_up = True
+        self.call_from_thread(self.prebuild_screens)
+
+    @work(exclusive=True, group="prebuild", exit_on_error=False)
+    async def prebuild_screens(self) -> None:
+        """Build every screen this person may open, one at a time while Home is shown, so that
+        the first press of a screen key is a switch to a composed screen with its data already
+        loaded (a first visit composing ~140 widgets took 0.3–1 s; the goal is ≤ 100 ms).
+
+        Uses Textual's private `App._init_mode` (what `switch_mode` does on a first visit,
+        without showing the screen); measured in bench/bench_tui.py, re-check on upgrades.
+        """
+        import asyncio
+
+        specs = SCREENS + (ADMIN_SCREENS if self.can(Action.MANAGE_USERS) else ())
+        for spec in specs:
+            if self.session is None:
+                return
+            if spec.mode not in self._screen_stacks:
+                await self._init_mode(spec.mode)
+            await asyncio.sleep(PREBUILD_PAUSE)  # keys typed meanwhile are handled between
+        self.screens_ready = True
 
     async def prewarm_styles(self) -> None:
         """Register the default CSS of every widget type the screens use, once, while Home is

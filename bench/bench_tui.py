@@ -6,8 +6,11 @@
   press to the first page being on screen (the load worker finished and the table filled),
   median of 7 after one warm-up, on SQLite and (when reachable) PostgreSQL.
 
+* switch (#13): every main screen, first visit of the session included, from the key's action
+  to its data drawn (Home's tiles filled, the table's first page in), no worker still running.
+
 Baselines measured in the same run: a bare `python -c pass` start, and the service call alone.
-Goals: cold start < 1 s, open < 150 ms.
+Goals: cold start < 1 s, open < 150 ms, any screen switch <= 100 ms.
 """
 
 from __future__ import annotations
@@ -210,13 +213,20 @@ async def open_screens(settings: Settings, label: str) -> None:
         print(f"[{label}] service {name:<15}     {median_ms(times[1:])}")
 
     await measure_screens(settings, db, label)
+    await measure_switches(settings, db, label)
     await db.dispose()
 
 
-def _idle(app: Any) -> bool:
+def _loading(app: Any) -> bool:
+    """A load still running (the intake tree's directory loader lives as long as the tree)."""
     from textual.worker import WorkerState
 
-    return not [w for w in app.workers if w.state in (WorkerState.PENDING, WorkerState.RUNNING)]
+    running = (WorkerState.PENDING, WorkerState.RUNNING)
+    return any(w.state in running and w.group != "_loader" for w in app.workers)
+
+
+def _idle(app: Any) -> bool:
+    return not _loading(app)
 
 
 def _page_shown(app: Any, screen: str) -> bool:
@@ -261,8 +271,8 @@ async def measure_screens(settings: Settings, db: Database, label: str) -> None:
     app = BatchOpsApp(settings, db=db, clock=lambda: NOW, live=False)
     async with app.run_test(size=(160, 48)) as pilot:
         app.signed_in(await sign_in(db, settings, username="mod", password=PASSWORD))
-        while app.current_mode != "home" or not (app.warmed_up and _idle(app)):
-            await pilot.pause(0.01)  # Home's load and the warm-up imports
+        while app.current_mode != "home" or not (app.screens_ready and _idle(app)):
+            await pilot.pause(0.01)  # Home's load, the warm-up imports, the screens built
         for mode, screen in (("runs", "RunsScreen"), ("issues", "IssuesScreen")):
             first = await open_and_wait(app, mode, screen)
             await go_home(app, pilot)
@@ -276,6 +286,99 @@ async def measure_screens(settings: Settings, db: Database, label: str) -> None:
                 f"[{label}] open {screen:<15} first {first * 1000:6.1f} ms; "
                 f"again {median_ms(again)}   goal < 150 ms"
             )
+
+
+SWITCHES = (
+    ("intake", "IntakeScreen"),
+    ("runs", "RunsScreen"),
+    ("issues", "IssuesScreen"),
+    ("reports", "ReportsScreen"),
+    ("schedules", "SchedulesScreen"),
+    ("home", "HomeScreen"),
+)
+
+
+def _drawn(app: Any, screen: str) -> bool:
+    """The screen is current, its data is in its widgets and nothing is still loading."""
+    from batchops_tui.widgets.common.paged_table import PagedTable
+
+    if type(app.screen).__name__ != screen or _loading(app):
+        return False
+    if screen == "HomeScreen":
+        return str(app.screen.query_one("#kpi-today .kpi-value").render()) != "…"
+    tables = app.screen.query(PagedTable)
+    if not tables:
+        return False
+    table = tables.first()  # its page is in (a listing with no rows says so in the pager)
+    return table.table.row_count > 0 or "loading" not in str(table.query_one(".pager").render())
+
+
+def _blank(app: Any, mode: str) -> None:
+    from batchops_tui.widgets.common.paged_table import PagedTable
+
+    screen = app._screen_stacks[mode][0]
+    if mode == "home":
+        screen.query_one("#kpi-today .kpi-value").update("…")
+        return
+    table = screen.query(PagedTable).first()
+    table.table.clear()
+    table.query_one(".pager").update("loading…")
+
+
+async def switch_and_wait(app: Any, mode: str, screen: str) -> float:
+    t0 = time.perf_counter()
+    await app.run_action(f"goto('{mode}')")
+    while not _drawn(app, screen):
+        if time.perf_counter() - t0 > 30:
+            raise RuntimeError(f"{screen} drew no data within 30 s")
+        await asyncio.sleep(0.001)
+    return time.perf_counter() - t0
+
+
+async def measure_switches(settings: Settings, db: Database, label: str) -> None:
+    """Every screen switch, first visits included, at 80×24 (the operator's SSH terminal)."""
+    from batchops_core.signin import sign_in
+    from batchops_tui.app import BatchOpsApp
+
+    app = BatchOpsApp(settings, db=db, clock=lambda: NOW, live=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.signed_in(await sign_in(db, settings, username="mod", password=PASSWORD))
+        built = time.perf_counter()
+        while app.current_mode != "home" or not (app.screens_ready and not _loading(app)):
+            await pilot.pause(0.01)
+        print(f"[{label}] screens built behind Home in {time.perf_counter() - built:.2f} s")
+        first = {screen: await switch_and_wait(app, mode, screen) for mode, screen in SWITCHES}
+        changed: dict[str, list[float]] = {screen: [] for _, screen in SWITCHES}
+        on_show: dict[str, list[float]] = {screen: [] for _, screen in SWITCHES}
+        from batchops_core.infra.events import Event
+        from batchops_tui.screens.base import HIDDEN_REFRESH_SECONDS
+
+        for _ in range(5):
+            for mode, screen in SWITCHES:
+                # Data changed (an event or the poll): hidden screens look again by themselves.
+                app.data_changed.publish(Event(type="poll"))
+                await asyncio.sleep(HIDDEN_REFRESH_SECONDS + 0.05)
+                while _loading(app):
+                    await asyncio.sleep(0.001)
+                changed[screen].append(await switch_and_wait(app, mode, screen))
+        for _ in range(5):
+            for mode, screen in SWITCHES:
+                # Worst case: the change arrived just before the switch, the screen must reload.
+                _blank(app, mode)
+                app._screen_stacks[mode][0].stale = True
+                on_show[screen].append(await switch_and_wait(app, mode, screen))
+    worst = max(max(first.values()), *(max(v) for v in changed.values()))
+    for _, screen in SWITCHES:
+        print(
+            f"[{label}] switch to {screen:<16} first {first[screen] * 1000:6.1f} ms; "
+            f"after a change {median_ms(changed[screen])}; "
+            f"reload on show {statistics.median(on_show[screen]) * 1000:6.1f} ms"
+        )
+    verdict = "ok" if worst <= 0.1 else "over"
+    print(
+        f"[{label}] slowest switch (first visits and after changes) {worst * 1000:.1f} ms   "
+        f"goal <= 100 ms ({verdict})"
+    )
 
 
 async def with_database(url: str, label: str, base: Settings) -> None:

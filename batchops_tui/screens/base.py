@@ -14,6 +14,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import Footer, Header, Select
 from textual.worker import Worker, WorkerState
 
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
     from batchops_tui.app import BatchOpsApp
 
 T = TypeVar("T")
+HIDDEN_REFRESH_SECONDS = 1.0
+"""A hidden screen reloads at most this often after data changed (events or the poll)."""
 
 NAV_BINDINGS = [
     Binding(
@@ -62,6 +65,7 @@ class BaseScreen(Screen[None]):
     def __init__(self) -> None:
         super().__init__()
         self.stale = True
+        self._hidden_refresh: Timer | None = None
         # Textual re-parses the whole stylesheet the first time any new screen is shown (its CSS
         # counter starts at -1), ~130 ms per screen here. Our screens add no CSS of their own
         # (app.tcss is loaded once, widget CSS is registered by App.prewarm_styles), so start in
@@ -94,8 +98,18 @@ class BaseScreen(Screen[None]):
             return
         if self.is_current:
             self.reload()
-        else:
-            self.stale = True
+            return
+        # Hidden: look again in the background (at most every HIDDEN_REFRESH_SECONDS), so that
+        # switching here shows current data at once instead of waiting for a query.
+        self.stale = True
+        if self._hidden_refresh is None:
+            self._hidden_refresh = self.set_timer(HIDDEN_REFRESH_SECONDS, self._refresh_hidden)
+
+    def _refresh_hidden(self) -> None:
+        self._hidden_refresh = None
+        if self.stale and not self.is_current and self.bo.session is not None:
+            self.stale = False
+            self.reload()
 
     def reload(self) -> None:
         """Start the load worker(s); subclasses override."""

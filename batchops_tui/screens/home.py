@@ -27,12 +27,12 @@ class HomeScreen(BaseScreen):
         with VerticalScroll(id="home"):
             yield Static("", id="home-warnings")
             with Grid(id="kpis"):
-                yield Kpi("Uploads today", id="kpi-today")
-                yield Kpi("Uploads, 7 days", id="kpi-week")
+                yield Kpi("Uploads, day", id="kpi-today")
+                yield Kpi("Uploads, week", id="kpi-week")
                 yield Kpi("Success rate", id="kpi-success")
-                yield Kpi("Rows processed", id="kpi-rows")
-                yield Kpi("Open incidents", id="kpi-incidents")
-                yield Kpi("MTTA (30 days)", id="kpi-mtt")
+                yield Kpi("Rows, 7 days", id="kpi-rows")
+                yield Kpi("Open issues", id="kpi-incidents")
+                yield Kpi("MTTA, 30 days", id="kpi-mtt")
                 yield Kpi("Workers", id="kpi-workers")
                 yield Kpi("Queue depth", id="kpi-queue")
             with Horizontal(id="home-lower"):
@@ -89,7 +89,7 @@ class HomeScreen(BaseScreen):
         if workers.stale:
             detail += f", {workers.stale} stale"
         if not self.bo.settings.uses_redis:
-            detail = "+ embedded (this window)"
+            detail = "+ this window"
         self.query_one("#kpi-workers", Kpi).update(f"{workers.alive} alive", detail)
         self.query_one("#kpi-queue", Kpi).update(number(workers.queue_depth), "waiting")
         self.query_one(RunsChart).update(

@@ -105,7 +105,9 @@ class IntakeScreen(BaseScreen):
                     placeholder="file or folder path, enter (backspace in tree: up)",
                     id="intake-path",
                 )
-            with VerticalScroll(id="intake-form"):
+            form = VerticalScroll(id="intake-form")
+            form.can_focus = False  # tab goes field to field; each scrolls itself into view
+            with form:
                 yield Label("no file chosen (enter on a file in the tree)", id="selected-files")
                 yield Select([], prompt="department", id="intake-department")
                 yield PlanForm(id="plan-form")
@@ -161,6 +163,8 @@ class IntakeScreen(BaseScreen):
 
     @work(exclusive=True, group="intake-path", exit_on_error=False, thread=True)
     def check_path(self, text: str) -> None:
+        if not text:
+            return  # enter on an empty field: nothing to open
         path = Path(text).expanduser()
         if path.is_dir():
             self.app.call_from_thread(self._open_folder, path)

@@ -298,11 +298,9 @@ class IssuesScreen(ListDetailScreen):
         if not allowed or action not in STATE_ACTIONS:
             return allowed
         row = self.selected_row()
-        if row is None:
-            return None  # shown dimmed until a row is chosen
-        if action == "retry" and row.upload_id is None:
-            return None
-        return True if row.status in STATE_ACTIONS[action] else None
+        if row is None or (action == "retry" and row.upload_id is None):
+            return False
+        return row.status in STATE_ACTIONS[action]
 
     def on_paged_table_highlighted(self) -> None:
         self.refresh_bindings()  # what the footer offers depends on the row's status

@@ -38,7 +38,9 @@ def snap_settings(
     Path("inbox").mkdir()
     Path("inbox/grades.csv").write_text("student_id,score\nS1,80\n", encoding="utf-8")
     return dataclasses.replace(
-        tui_settings, pipeline=dataclasses.replace(tui_settings.pipeline, intake_root="inbox")
+        tui_settings,
+        export_dir="exports",  # relative to the test's folder: no temporary path on screen
+        pipeline=dataclasses.replace(tui_settings.pipeline, intake_root="inbox"),
     )
 
 
@@ -68,3 +70,55 @@ def test_screen(
         await settle(pilot)
 
     assert snap_compare(_app(snap_settings), terminal_size=size, run_before=run_before)
+
+
+async def _open(pilot: Any, role: Role, key: str, screen: str, *presses: str) -> None:
+    await signed_in(pilot, role)
+    if key:
+        await pilot.press(key)
+        await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == screen, screen)
+        await settle(pilot)
+    for press in presses:
+        await pilot.press(press)
+        await settle(pilot)
+    await settle(pilot)
+
+
+DIALOGS: dict[str, tuple[Role, str, str, tuple[str, ...]]] = {
+    # name: (role, screen key, screen class, keys that open the dialog)
+    "resolve": (Role.MODERATOR, "4", "IssuesScreen", ("v",)),
+    "analyze": (Role.MODERATOR, "4", "IssuesScreen", ("n",)),
+    "assign": (Role.MODERATOR, "4", "IssuesScreen", ("a",)),
+    "archive-confirm": (Role.MODERATOR, "4", "IssuesScreen", ("down", "down", "down", "x")),
+    "reopen": (Role.MODERATOR, "4", "IssuesScreen", ("down", "down", "down", "o")),
+    "rerun-confirm": (Role.MODERATOR, "3", "RunsScreen", ("down", "down", "enter", "f")),
+    "export": (Role.USER, "5", "ReportsScreen", ("enter", "e")),
+    "schedule-new": (Role.ADMIN, "6", "SchedulesScreen", ("c",)),
+    "schedule-edit": (Role.ADMIN, "6", "SchedulesScreen", ("e",)),
+    "run-now-confirm": (Role.USER, "6", "SchedulesScreen", ("g",)),
+    "user-new": (Role.ADMIN, "u", "UsersScreen", ("c",)),
+    "user-role": (Role.ADMIN, "u", "UsersScreen", ("o",)),
+    "help": (Role.MODERATOR, "", "HomeScreen", ("question_mark",)),
+    "lock": (Role.MODERATOR, "", "HomeScreen", ("ctrl+l",)),
+}
+
+
+@pytest.mark.parametrize("name", list(DIALOGS))
+def test_dialog_80x24(snap_compare: Any, snap_settings: Settings, name: str) -> None:
+    role, key, screen, presses = DIALOGS[name]
+
+    async def run_before(pilot: Any) -> None:
+        await _open(pilot, role, key, screen, *presses)
+        assert type(pilot.app.screen).__name__ != screen, f"{name} did not open"
+
+    assert snap_compare(_app(snap_settings), terminal_size=(80, 24), run_before=run_before)
+
+
+@pytest.mark.parametrize("key", ["f2", "f3"], ids=["verify-email", "reset-password"])
+def test_account_code_dialog_80x24(snap_compare: Any, snap_settings: Settings, key: str) -> None:
+    async def run_before(pilot: Any) -> None:
+        await pilot.pause()
+        await pilot.press(key)
+        await settle(pilot)
+
+    assert snap_compare(_app(snap_settings), terminal_size=(80, 24), run_before=run_before)
