@@ -28,6 +28,7 @@ from batchops_core.infra.clock import utcnow
 from batchops_core.infra.config import Settings
 from batchops_core.permissions import Action, Actor, allowed
 from batchops_tui.catalogue import ADMIN_SCREENS, ALL_SCREENS, BY_MODE, SCREENS
+from batchops_tui.keys import KeySequencer
 
 if TYPE_CHECKING:
     from batchops_core.infra.db import Database
@@ -45,8 +46,6 @@ SIGNED_OUT = "signed-out"
 """The mode shown after a sign-out (Textual's start mode cannot be switched back to)."""
 PREBUILD_PAUSE = 0.02
 """Seconds between building two screens in the background."""
-HOLD_KEYS_SECONDS = 3.0
-"""Keys typed while a dialog opens are held at most this long (a failed query never opens it)."""
 SESSION_CHECK_SECONDS = 30.0
 SESSION_ENDED = (
     "Your BatchOps session was ended (account disabled or password reset); sign in again."
@@ -67,7 +66,7 @@ def _factory(mode: str) -> Callable[[], Screen]:
     return lambda: BY_MODE[mode].load()()
 
 
-class BatchOpsApp(App[int]):
+class BatchOpsApp(KeySequencer, App[int]):
     """The terminal UI of BatchOps."""
 
     CSS_PATH = "styles/app.tcss"
@@ -112,9 +111,6 @@ class BatchOpsApp(App[int]):
         self._notified: set[tuple[str, int, str]] = set()
         self._notice_since: datetime | None = None
         self.data_changed: Signal[Event] = Signal(self, "data-changed")
-        self._holding_keys = False
-        self._held_keys: list[events.Key] = []
-        self._hold_timer: Timer | None = None
         self._session_timers: list[Timer] = []
         for spec in ALL_SCREENS:
             self.add_mode(spec.mode, _factory(spec.mode))
@@ -448,37 +444,7 @@ class BatchOpsApp(App[int]):
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.Key | events.MouseDown) and self.session is not None:
             self.session.touch()
-        if isinstance(event, events.Key) and not event.is_forwarded and self._keys_held(event):
-            return
-        await super().on_event(event)
-
-    # -- keys typed while a dialog opens -----------------------------------------------------------
-
-    def hold_keys(self) -> None:
-        """A dialog is about to open (perhaps after a query): keep the keys typed meanwhile for
-        its first field instead of letting them reach the screen underneath or get lost."""
-        self._holding_keys = True
-        if self._hold_timer is not None:
-            self._hold_timer.stop()
-        self._hold_timer = self.set_timer(HOLD_KEYS_SECONDS, self.release_keys, name="keys")
-
-    def _keys_held(self, event: events.Key) -> bool:
-        opening = getattr(self.screen, "keys_ready", True) is False  # a Dialog not yet mounted
-        if self._holding_keys or self._held_keys or opening:
-            self._held_keys.append(event)
-            return True
-        return False
-
-    async def release_keys(self) -> None:
-        """The dialog has focused its first field: deliver the held keys in order, as typed."""
-        self._holding_keys = False
-        if self._hold_timer is not None:
-            self._hold_timer.stop()
-            self._hold_timer = None
-        while self._held_keys:
-            event = self._held_keys.pop(0)
-            if not await self._check_bindings(event.key, priority=True):
-                (self.focused or self.screen)._forward_event(event)
+        await super().on_event(event)  # KeySequencer: keys one at a time, held while dialogs open
 
     def check_idle_lock(self, now: datetime | None = None) -> bool:
         """Lock when idle for the configured time; returns whether the session is locked."""

@@ -51,6 +51,8 @@ class Dialog(ModalScreen[R]):
         for widget in self.query(self.FIRST_FIELD):
             if widget.focusable:
                 self.set_focus(widget, scroll_visible=False)
+                if isinstance(widget, TextArea):
+                    widget.move_cursor(widget.document.end)  # typing adds to what is recorded
                 return
 
 

@@ -181,3 +181,20 @@ async def test_palette_lists_screen_actions_not_table_internals(make_app, tui_db
         assert "session: sign out" in titles
         for internal in ("cursor", "scroll", "page up", "select cursor"):
             assert not [t for t in titles if internal in t.lower()], (internal, titles)
+
+
+async def test_a_burst_with_the_opening_key_lands_in_the_dialog(make_app, tui_db) -> None:
+    """`n` and the text after it in one burst (tmux send-keys, a slow link): the text goes
+    into the form, never to the table underneath (whose `a` would open Assign)."""
+    app = make_app(tui_db, live=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await signed_in(pilot, Role.MODERATOR)
+        await goto(pilot, "4", "IssuesScreen")
+        await choose_row(pilot, "2")
+        burst(app, "n", "template changed", "tab", "tab", "fees late a day")
+        await settle(pilot)
+        dialog = app.screen
+        assert type(dialog).__name__ == "FormDialog"
+        assert dialog.query_one("#field-impact_summary", Input).value == "fees late a day"
+        assert dialog.query_one("#field-root_cause").text == "template changed"
+        assert len(app.screen_stack) == 2  # no Assign dialog opened underneath
