@@ -6,7 +6,7 @@ import asyncio
 from datetime import timedelta
 
 from arq import create_pool
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from batchops_core.enums import RunStatus
 from batchops_core.infra.clock import utcnow
@@ -21,6 +21,8 @@ from tests.daemon.conftest import fast_worker, wait_for
 
 async def _job(db: Database, name: str, *, due_ago: timedelta, cron: str = "* * * * *") -> int:
     async with db.unit() as session:
+        # The only enabled schedule: the seeded ones become due while the session runs.
+        await session.execute(update(Job).values(enabled=False))
         job = Job(
             name=name,
             task="noop",

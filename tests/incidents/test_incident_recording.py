@@ -118,7 +118,7 @@ async def test_a_zero_window_never_merges(db: Database, db_settings: Settings) -
 async def test_known_error_stage_filter_and_stage_agnostic_patterns(db: Database) -> None:
     missing = FailureInfo(
         code="MISSING_COLUMN",
-        message="required column student_id is missing",
+        message="required column 'student_id' not found; the file has: roll_no, maths",
         stage=Stage.VALIDATE,
     )
     async with db.unit() as session:
