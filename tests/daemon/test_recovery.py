@@ -169,6 +169,7 @@ def _check(config: Path) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.parametrize("outage_seconds", [60])
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)  # Redis is the fault here
 async def test_redis_outage_survived_and_queue_restored(
     db_settings: Settings,
     db: Database,
