@@ -18,7 +18,7 @@ from time import monotonic
 from typing import Any
 
 from textual import events
-from textual.app import App
+from textual.app import App, ScreenStackError
 from textual.dom import DOMNode
 from textual.timer import Timer
 
@@ -49,7 +49,11 @@ class KeySequencer(App[Any]):
     # -- holding -----------------------------------------------------------------------------------
 
     def _opening(self) -> bool:
-        return getattr(self.screen, "keys_ready", True) is False  # a Dialog not yet mounted
+        try:
+            screen = self.screen
+        except ScreenStackError:  # starting or shutting down: nothing to deliver keys to
+            return True
+        return getattr(screen, "keys_ready", True) is False  # a Dialog not yet mounted
 
     def _keys_held(self, event: events.Key) -> bool:
         if self._key_in_flight is not None and monotonic() - self._in_flight_since > KEY_TIMEOUT:
