@@ -15,6 +15,7 @@ from batchops_core.errors import BatchOpsError
 from batchops_core.infra.config import Settings
 from batchops_core.infra.db import open_database
 from batchops_core.infra.migrate import current_revision, ensure_current
+from batchops_core.worker.outages import redis_outage
 
 
 class Verdict(StrEnum):
@@ -65,12 +66,21 @@ async def check_redis(settings: Settings) -> Check:
         return Check(
             "redis", Verdict.OK, f"{settings.redis.url} answers (prefix {settings.redis.prefix})"
         )
-    except Exception as exc:  # any socket, protocol or timeout error is the verdict itself
+    except Exception:  # any socket, protocol or timeout error is the verdict itself
         return Check(
-            "redis", Verdict.FAIL, f"{settings.redis.url} unreachable: {exc or type(exc).__name__}"
+            "redis", Verdict.FAIL, f"{settings.redis.url}: {await _redis_outage(settings)}"
         )
     finally:
         await client.aclose()
+
+
+async def _redis_outage(settings: Settings) -> str:
+    """ "Redis unreachable since 10:02:11 (…)": the start a daemon recorded in the audit log."""
+    db = open_database(settings)
+    try:
+        return await redis_outage(db, settings) or "Redis unreachable"
+    finally:
+        await db.dispose()
 
 
 def check_storage(settings: Settings) -> Check:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +17,12 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from batchops_core import audit
+from batchops_core.infra.config import Settings, load_settings
+from batchops_core.infra.db import open_database
 from batchops_core.infra.migrate import head_revision
+from batchops_core.permissions import SYSTEM
+from batchops_core.worker.outages import REDIS_DOWN
 from batchops_tui.cli.main import main
 from tests.mailserver import closed_port
 
@@ -156,3 +162,28 @@ def test_schema_older_than_the_code(
     env.setenv("BATCHOPS_DATABASE_URL", db_url)
     code, _, err = run(capsys, "user", "list")
     assert code == 1 and "is at schema 0001; run `batchops migrate`" in one_sentence(err)
+
+
+def test_doctor_names_a_redis_outage_and_when_a_daemon_saw_it_start(
+    env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(capsys, "init")[0] == 0
+    env.setenv("BATCHOPS_REDIS_URL", f"redis://127.0.0.1:{closed_port()}/0")
+    code, out, _ = run(capsys, "doctor")
+    (line,) = [line for line in out.splitlines() if line.split()[1] == "redis"]
+    assert code == 1 and line.startswith("FAIL") and "Redis unreachable now" in line
+    settings = load_settings()
+    asyncio.run(_record_outage_start(settings))
+    code, out, _ = run(capsys, "doctor")
+    (line,) = [line for line in out.splitlines() if line.split()[1] == "redis"]
+    assert re.search(r"Redis unreachable since \d\d:\d\d:\d\d", line), line
+
+
+async def _record_outage_start(settings: Settings) -> None:
+    """What a daemon writes when Redis goes away (the database is still up)."""
+    db = open_database(settings)
+    try:
+        async with db.unit() as uow:
+            audit.record(uow, actor=SYSTEM, action=REDIS_DOWN, detail="Redis unreachable")
+    finally:
+        await db.dispose()
