@@ -272,8 +272,6 @@ class Notices:
     incidents: tuple[IncidentNotice, ...]
 
 
-
-
 async def my_notices(session: AsyncSession, *, actor: Actor, since: datetime) -> Notices:
     """My uploads that finished and open incidents assigned to me, changed since `since`.
 
