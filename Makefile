@@ -20,7 +20,7 @@ run: setup
 	$(BIN)/batchops
 
 test: setup
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2
 
 lint: setup
 	$(BIN)/ruff check batchops_core batchops_tui batchops_daemon tests bench

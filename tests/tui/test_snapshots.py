@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from batchops_core import accounts
 from batchops_core.enums import Role
 from batchops_core.infra.config import Settings
 from batchops_tui.app import BatchOpsApp
@@ -35,6 +36,8 @@ def snap_settings(
     tui_settings: Settings, seeded: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Settings:
     monkeypatch.chdir(tmp_path)
+    # Sign-in stamps `last_login_at` with the real clock; the screens show it (Users).
+    monkeypatch.setattr(accounts, "utcnow", lambda: NOW)
     Path("inbox").mkdir()
     Path("inbox/grades.csv").write_text("student_id,score\nS1,80\n", encoding="utf-8")
     return dataclasses.replace(
