@@ -1,7 +1,8 @@
 """Demo sources for `batchops init --demo`: the demo departments' data arrives by itself.
 
 In the data directory: `demo/gate_log.db`, a small SQLite biometric log (the Attendance
-department's database source, read incrementally by id), and `demo/drop/<department>/`, shared
+department's database source, read incrementally by id into the punches of the demo staff, whose
+register is then processed), and `demo/drop/<department>/`, shared
 folders holding the weekly exports of Exams and Library (folder sources, through intake and the
 pipeline). Each source is synced once so the screens show real jobs, records and arrivals; a
 second `init --demo` adds nothing.
@@ -19,6 +20,9 @@ from typing import Any
 
 from sqlalchemy import select
 
+from batchops_core.attendance.calendar import add_shift
+from batchops_core.attendance.days import process_attendance
+from batchops_core.attendance.employees import add_employee
 from batchops_core.infra.config import Settings
 from batchops_core.infra.db import Database
 from batchops_core.permissions import SYSTEM
@@ -39,20 +43,24 @@ def _school_days(end: date, count: int) -> list[date]:
     return sorted(days)
 
 
+EMPLOYEES = 25
+
+
 def _gate_log(path: Path, days: list[date]) -> int:
+    """Each employee punches in around 09:00 and out around 17:00 at one of two gates; a few
+    are absent, late or leave early, and one forgets to punch out, so the register shows every
+    status."""
     rng = random.Random(11)
-    rows = []
+    rows: list[tuple[int, str, str, str]] = []
     for day in days[:-1]:  # the last school day has not arrived yet: a missing day to show
-        for n in range(40):
-            at = datetime.combine(day, datetime.min.time()) + timedelta(hours=7, minutes=n * 3)
-            rows.append(
-                (
-                    len(rows) + 1,
-                    f"E{rng.randint(1, 25):03d}",
-                    at.isoformat(sep=" "),
-                    f"gate-{n % 2}",
-                )
-            )
+        for n in range(1, EMPLOYEES + 1):
+            if rng.random() < 0.08:
+                continue  # absent
+            start = datetime.combine(day, datetime.min.time()) + timedelta(hours=9)
+            came = start + timedelta(minutes=rng.choice([-12, -5, 0, 3, 8, 25]))
+            left = start + timedelta(hours=8, minutes=rng.choice([-40, -5, 0, 10, 45]))
+            for at in (came, left) if rng.random() > 0.04 else (came,):
+                rows.append((len(rows) + 1, f"E{n:03d}", at.isoformat(sep=" "), f"gate-{n % 2}"))
     path.parent.mkdir(parents=True, exist_ok=True)
     with sqlite3.connect(path) as conn:
         conn.execute(
@@ -109,6 +117,7 @@ def demo_sources(root: Path, first_day: date) -> list[tuple[str, str, str, dict[
                 "id_column": "id",
                 "timestamp_column": "punched_at",
                 "columns": {"employee": "emp_no", "at": "punched_at", "device": "device"},
+                "target": "punches",
                 "cadence": "school days",
                 "expected_from": first_day.isoformat(),
             },
@@ -153,6 +162,7 @@ async def seed_demo_sources(db: Database, settings: Settings, dispatcher: Any = 
         punches = _gate_log(root / "gate_log.db", days)
         _drops(root / "drop", days)
         lines.append(f"demo log database {root / 'gate_log.db'} with {punches} punches")
+        lines.append(await _demo_staff(db, days[0]))
     for name, kind, department, config in demo_sources(root, days[0]):
         if name in existing:
             lines.append(f"demo source {name} already exists.")
@@ -162,6 +172,27 @@ async def seed_demo_sources(db: Database, settings: Settings, dispatcher: Any = 
                 uow, actor=SYSTEM, name=name, kind=kind, department=department, config=config
             )
         report = await sync_source(db, settings, actor=SYSTEM, name=name, dispatcher=dispatcher)
-        state = report.error or f"{report.rows} records from {len(report.jobs)} job(s)"
+        state = report.error or f"{report.rows} rows from {len(report.jobs)} job(s)"
         lines.append(f"demo source {name} ({kind}, {department}): {state}")
+    if not existing:
+        async with db.unit() as uow:
+            done = await process_attendance(uow, actor=SYSTEM, date_from=days[0], date_to=days[-1])
+        lines.append(f"demo attendance register: {done.days} employee-days processed")
     return lines
+
+
+async def _demo_staff(db: Database, joined: date) -> str:
+    """The gate log's staff, on a 09:00–17:00 shift with the weekend off."""
+    async with db.unit() as uow:
+        await add_shift(uow, actor=SYSTEM, name="Day", start="09:00", end="17:00")
+        for n in range(1, EMPLOYEES + 1):
+            await add_employee(
+                uow,
+                actor=SYSTEM,
+                code=f"E{n:03d}",
+                name=f"Staff member {n}",
+                shift="Day",
+                department="Attendance",
+                joined=(joined - timedelta(days=30)).isoformat(),
+            )
+    return f"demo staff: {EMPLOYEES} employees on the Day shift (09:00-17:00)"
