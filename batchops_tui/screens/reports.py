@@ -6,6 +6,7 @@ bounded to the first rows and pages.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.console import Group
@@ -70,16 +71,22 @@ def numeric_table(numeric: dict[str, dict[str, object]]) -> Table:
     return table
 
 
+def stored(path: str | None) -> str:
+    """A stored file as it sits in storage (`exports/12/marks.csv`): the host's data directory
+    says nothing to an operator and would push the name out of an 80-column pane."""
+    return "/".join(Path(path).parts[-3:]) if path else "—"
+
+
 def render_summary(detail: ReportDetail) -> Group:
     grid = Table.grid(padding=(0, 1))
     grid.add_column(style="dim")
     grid.add_column()
     row = detail.row
     add_plain_row(grid, "upload", f"#{row.upload_id} {row.filename}")
-    add_plain_row(grid, "CSV", row.report_csv or "—")
-    add_plain_row(grid, "PDF", row.report_pdf or "—")
+    add_plain_row(grid, "CSV", stored(row.report_csv))
+    add_plain_row(grid, "PDF", stored(row.report_pdf))
     if detail.fixlist_csv:
-        add_plain_row(grid, "fix-list", detail.fixlist_csv)
+        add_plain_row(grid, "fix-list", stored(detail.fixlist_csv))
     nested: dict[str, object] = {}
     for key, value in detail.summary.items():
         if isinstance(value, dict | list):
