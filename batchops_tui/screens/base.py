@@ -8,7 +8,7 @@ not visible when data changes is marked stale and reloads when it is shown again
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from textual import on
 from textual.app import ComposeResult
@@ -42,6 +42,9 @@ NAV_BINDINGS = [
     )
     for s in SCREENS + ADMIN_SCREENS
 ]
+
+
+RowT = TypeVar("RowT")
 
 
 class BaseScreen(Screen[None]):
@@ -289,3 +292,42 @@ class ListDetailScreen(BaseScreen):
         if key:
             return int(key)
         return None
+
+
+class EditableTableScreen(BaseScreen, Generic[RowT]):
+    """A table of rows an admin creates and edits in a form (Schedules, Departments, Known
+    errors): the chosen row opens its form when the role may edit, `n` / `e` open it empty or
+    filled. Subclasses fill `rows` when they load and say what `open_form` shows."""
+
+    EDIT_ACTION: ClassVar[Action]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.rows: dict[str, RowT] = {}
+
+    def open_form(self, row: RowT | None) -> None:
+        raise NotImplementedError
+
+    def load(self) -> None:
+        raise NotImplementedError
+
+    @on(PagedTable.QueryChanged)
+    def _query(self) -> None:
+        self.load()
+
+    @on(PagedTable.Chosen)
+    def _chosen(self) -> None:
+        if self.can(self.EDIT_ACTION):
+            self.action_edit()
+
+    def selected(self) -> RowT | None:
+        key = self.query_one(PagedTable).selected_key()
+        return self.rows.get(key) if key else None
+
+    def action_create(self) -> None:
+        self.open_form(None)
+
+    def action_edit(self) -> None:
+        row = self.selected()
+        if row is not None:
+            self.open_form(row)

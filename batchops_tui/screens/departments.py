@@ -11,14 +11,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from rich.text import Text
-from textual import on, work
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 
 from batchops_core.permissions import Action
 from batchops_core.services.pagination import Page
 from batchops_tui.formatting import clip
-from batchops_tui.screens.base import BaseScreen
+from batchops_tui.screens.base import EditableTableScreen
 from batchops_tui.screens.dialogs import Field
 from batchops_tui.widgets.common.paged_table import PagedTable
 
@@ -85,7 +85,8 @@ def department_fields(row: DepartmentRow | None) -> list[Field]:
     ]
 
 
-class DepartmentsScreen(BaseScreen):
+class DepartmentsScreen(EditableTableScreen["DepartmentRow"]):
+    EDIT_ACTION = Action.MANAGE_DEPARTMENTS
     TITLE = "Departments"
     EVENT_PREFIXES = ("department",)
     BINDINGS = [
@@ -104,10 +105,6 @@ class DepartmentsScreen(BaseScreen):
         "edit": Action.MANAGE_DEPARTMENTS,
         "toggle": Action.MANAGE_DEPARTMENTS,
     }
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.rows: dict[str, DepartmentRow] = {}
 
     def body(self) -> ComposeResult:
         yield PagedTable(COLUMNS, page_size=500, id="departments-table")
@@ -130,27 +127,6 @@ class DepartmentsScreen(BaseScreen):
         self.rows = {str(r.id): r for r in shown}
         page = Page(items=list(shown), total=len(shown), offset=0, limit=max(1, len(shown)))
         table.show(page, [(str(r.id), department_cells(r)) for r in shown])
-
-    @on(PagedTable.QueryChanged)
-    def _query(self) -> None:
-        self.load()
-
-    @on(PagedTable.Chosen)
-    def _chosen(self) -> None:
-        if self.can(Action.MANAGE_DEPARTMENTS):
-            self.action_edit()
-
-    def selected(self) -> DepartmentRow | None:
-        key = self.query_one(PagedTable).selected_key()
-        return self.rows.get(key) if key else None
-
-    def action_create(self) -> None:
-        self.open_form(None)
-
-    def action_edit(self) -> None:
-        row = self.selected()
-        if row is not None:
-            self.open_form(row)
 
     def open_form(self, row: DepartmentRow | None) -> None:
         from batchops_core.services import departments as svc

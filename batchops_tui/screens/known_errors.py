@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from rich.text import Text
-from textual import on, work
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Static
@@ -20,7 +20,7 @@ from batchops_core.enums import Remediation, Severity, Stage
 from batchops_core.permissions import Action
 from batchops_core.services.pagination import Page
 from batchops_tui.formatting import clip
-from batchops_tui.screens.base import BaseScreen
+from batchops_tui.screens.base import EditableTableScreen
 from batchops_tui.screens.dialogs import Field
 from batchops_tui.widgets.common.paged_table import PagedTable
 
@@ -108,7 +108,8 @@ def describe_test(result: PatternTest) -> str:
     return "\n".join(lines)
 
 
-class KnownErrorsScreen(BaseScreen):
+class KnownErrorsScreen(EditableTableScreen["KnownErrorInfo"]):
+    EDIT_ACTION = Action.MANAGE_KNOWN_ERRORS
     TITLE = "Known errors"
     EVENT_PREFIXES = ("known_error", "incident")
     BINDINGS = [
@@ -131,10 +132,6 @@ class KnownErrorsScreen(BaseScreen):
         "delete": Action.MANAGE_KNOWN_ERRORS,
         "test": Action.MANAGE_ISSUES,
     }
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.rows: dict[str, KnownErrorInfo] = {}
 
     def body(self) -> ComposeResult:
         yield PagedTable(COLUMNS, page_size=500, id="known-errors-table")
@@ -160,27 +157,6 @@ class KnownErrorsScreen(BaseScreen):
         self.rows = {str(r.id): r for r in shown}
         page = Page(items=list(shown), total=len(shown), offset=0, limit=max(1, len(shown)))
         table.show(page, [(str(r.id), known_error_cells(r)) for r in shown])
-
-    @on(PagedTable.QueryChanged)
-    def _query(self) -> None:
-        self.load()
-
-    @on(PagedTable.Chosen)
-    def _chosen(self) -> None:
-        if self.can(Action.MANAGE_KNOWN_ERRORS):
-            self.action_edit()
-
-    def selected(self) -> KnownErrorInfo | None:
-        key = self.query_one(PagedTable).selected_key()
-        return self.rows.get(key) if key else None
-
-    def action_create(self) -> None:
-        self.open_form(None)
-
-    def action_edit(self) -> None:
-        row = self.selected()
-        if row is not None:
-            self.open_form(row)
 
     def open_form(self, row: KnownErrorInfo | None) -> None:
         from batchops_core.services import known_errors as svc

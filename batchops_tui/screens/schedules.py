@@ -15,7 +15,7 @@ from textual.widgets import Static
 from batchops_core.enums import RunStatus
 from batchops_core.permissions import Action
 from batchops_tui.formatting import clip, plain, short_when
-from batchops_tui.screens.base import BaseScreen
+from batchops_tui.screens.base import EditableTableScreen
 from batchops_tui.widgets.common.paged_table import PagedTable
 
 if TYPE_CHECKING:
@@ -72,7 +72,8 @@ def schedule_line(row: ScheduleRow) -> str:
     return text + (f" — {row.description}" if row.description else "")
 
 
-class SchedulesScreen(BaseScreen):
+class SchedulesScreen(EditableTableScreen["ScheduleRow"]):
+    EDIT_ACTION = Action.EDIT_SCHEDULES
     TITLE = "Schedules"
     EVENT_PREFIXES = ("schedule", "run")
     BINDINGS = [
@@ -96,10 +97,6 @@ class SchedulesScreen(BaseScreen):
         "toggle": Action.EDIT_SCHEDULES,
         "run_now": Action.RUN_SCHEDULES,
     }
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.rows: dict[str, ScheduleRow] = {}
 
     def body(self) -> ComposeResult:
         yield PagedTable(COLUMNS, page_size=self.app.settings.tui.page_size, id="schedules-table")  # type: ignore[attr-defined]
@@ -127,27 +124,6 @@ class SchedulesScreen(BaseScreen):
         now = self.bo.clock()
         table.show(page, [(str(r.id), schedule_cells(r, now)) for r in page.items])
         self._highlighted()
-
-    @on(PagedTable.QueryChanged)
-    def _query(self) -> None:
-        self.load()
-
-    @on(PagedTable.Chosen)
-    def _chosen(self) -> None:
-        if self.can(Action.EDIT_SCHEDULES):
-            self.action_edit()
-
-    def selected(self) -> ScheduleRow | None:
-        key = self.query_one(PagedTable).selected_key()
-        return self.rows.get(key) if key else None
-
-    def action_create(self) -> None:
-        self.open_form(None)
-
-    def action_edit(self) -> None:
-        row = self.selected()
-        if row is not None:
-            self.open_form(row)
 
     def open_form(self, row: ScheduleRow | None) -> None:
         from batchops_core.worker.automation.registry import schedulable_task_names
