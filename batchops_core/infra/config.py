@@ -34,6 +34,30 @@ class DatabaseSettings:
     """Empty means the embedded SQLite file `<data_dir>/batchops.db`."""
     echo: bool = False
     connect_timeout: Annotated[float, Range(gt=0)] = 5.0
+    pool_size: Annotated[int, Range(ge=1, le=200)] = 5
+    """Connections a process keeps open to PostgreSQL (SQLAlchemy's pool; SQLite ignores it)."""
+    max_overflow: Annotated[int, Range(ge=0, le=200)] = 5
+    """Extra connections opened under a burst and closed after; PostgreSQL's `max_connections`
+    must cover (pool_size + max_overflow) × every daemon, TUI and CLI process."""
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    url: str = ""
+    """Where uploads, reports and fix-lists live: `file:///var/lib/batchops/storage`, or
+    `s3://BUCKET/PREFIX` on any S3-compatible store. Empty means `<data_dir>/storage`, fine for
+    one host; several hosts must share one object store."""
+    endpoint_url: str = ""
+    """The S3 endpoint, e.g. `http://minio.lab:9000`; empty means AWS S3 of `region`."""
+    region: Annotated[str, NotBlank()] = "us-east-1"
+    access_key: Secret = field(default_factory=Secret)
+    secret_key: Secret = field(default_factory=Secret)
+    timeout: Annotated[float, Range(gt=0)] = 30.0
+    """Seconds one request to the object store may take before it fails as unreachable."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "access_key", Secret.of(self.access_key))
+        object.__setattr__(self, "secret_key", Secret.of(self.secret_key))
 
 
 @dataclass(frozen=True)
@@ -109,6 +133,9 @@ class PipelineSettings:
     (32 bytes a cell: 20 M cells ≈ 640 MB); a sheet past it fails XLSX_TOO_LARGE."""
     pdf_max_pages: Annotated[int, Range(ge=1)] = 2000
     """PDFs with more pages fail PDF_TOO_MANY_PAGES before any page is parsed."""
+    stage_processes: Annotated[int, Range(ge=0, le=64)] = 0
+    """Warm pipeline processes per daemon (each runs one upload's stage at a time); 0 = one per
+    core, at least 2 and at most 4."""
     csv_max_field_kb: Annotated[int, Range(ge=1)] = 1024
     """Largest single CSV field in KiB (an unclosed quote makes one field of the rest of the
     file)."""
@@ -128,6 +155,9 @@ class WorkerSettings:
     metrics_port: Annotated[int, Range(ge=-1, le=65535)] = 9464
     """0 = any free port, -1 = off."""
     metrics_host: str = "127.0.0.1"
+    max_clock_skew_seconds: Annotated[float, Range(gt=0)] = 5.0
+    """A host whose clock differs from the database's by more is reported by `doctor`/`status`
+    and logged by its daemon (decisions use the database's clock either way)."""
 
 
 @dataclass(frozen=True)
@@ -139,6 +169,9 @@ class IncidentSettings:
 class RetentionSettings:
     days: Annotated[int, Range(ge=1)] = 90
     backup_keep: Annotated[int, Range(ge=1)] = 7
+    backup_url: str = ""
+    """Where backups go: a folder, `file:///…` or `s3://BUCKET/PREFIX` (same credentials as
+    [storage]); empty means `<data_dir>/backups`."""
 
 
 @dataclass(frozen=True)
@@ -156,6 +189,7 @@ class Settings:
     """The only folder reports are exported into (never inside data_dir; symlinks refused)."""
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     redis: RedisSettings = field(default_factory=RedisSettings)
+    storage: StorageSettings = field(default_factory=StorageSettings)
     security: SecuritySettings = field(default_factory=SecuritySettings)
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     pipeline: PipelineSettings = field(default_factory=PipelineSettings)
@@ -177,6 +211,15 @@ class Settings:
     @property
     def storage_path(self) -> Path:
         return self.data_path / "storage"
+
+    @property
+    def storage_url(self) -> str:
+        return self.storage.url or self.storage_path.as_uri()
+
+    @property
+    def scratch_path(self) -> Path:
+        """This host's own working space (stage files, downloads); never shared, never backed up."""
+        return self.data_path / "scratch"
 
     @property
     def database_url(self) -> str:
@@ -413,3 +456,26 @@ def _cross_check(settings: Settings, where: _Where) -> None:
             f"heartbeat_seconds ({worker.heartbeat_seconds}), got {worker.stale_after_seconds}: "
             "otherwise live workers' runs are swept as lost"
         )
+    for key, url in (
+        ("storage.url", settings.storage.url),
+        ("retention.backup_url", settings.retention.backup_url),
+    ):
+        problem = storage_url_problem(url)
+        if problem:
+            where.problems.append(f"{where.name(key)} {problem}")
+
+
+def storage_url_problem(url: str) -> str | None:
+    """Why a storage or backup URL cannot be used, or None: `file:///abs/dir`, `s3://BUCKET[/PREFIX]`
+    or (backups only) a plain folder."""
+    if not url or "://" not in url:
+        return None
+    scheme, _, rest = url.partition("://")
+    if scheme == "file":
+        return None if rest.startswith("/") else f"must be file:///absolute/folder, got {url!r}"
+    if scheme == "s3":
+        bucket = rest.split("/", 1)[0]
+        if not bucket:
+            return f"must name a bucket: s3://BUCKET/PREFIX, got {url!r}"
+        return None
+    return f"must start with file:// or s3://, got {url!r}"
