@@ -10,7 +10,9 @@ with an incident. A live worker's runs are never lost (a database outage stops h
 workers); one it no longer executes is handed back. Only where liveness cannot tell does a
 heartbeat older than `stale_after_seconds` count. Jobs dead workers held in arq and queued uploads
 no job covers are rescued by `rescue.py`. Each move is a conditional UPDATE, so two sweepers (or a
-sweeper and a slow worker) never both win.
+sweeper and a slow worker) never both win. Every age is measured on the database's clock (`db_now`,
+read once per pass), the clock heartbeats are written on: a sweeper whose host runs ahead must not
+find another host's live run stale.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from batchops_core.enums import RunKind, RunStatus, UploadStatus
 from batchops_core.incidents import FailureInfo, record_stage_failure, record_task_failure
 from batchops_core.infra import events
-from batchops_core.infra.clock import utcnow
+from batchops_core.infra.clock import db_now
 from batchops_core.infra.config import Settings
 from batchops_core.infra.db import Database
 from batchops_core.models import JobRun, Upload
@@ -78,8 +80,8 @@ async def hand_back_upload(
     Used when a job is cancelled (shutdown, lost slot) or hit a transient failure, so that the
     re-delivered job can claim the upload again. Returns whether the upload was handed back.
     """
-    now = utcnow()
     async with db.unit() as session:
+        now = await db_now(session)
         await session.execute(
             update(JobRun)
             .where(_running_runs(upload_id, worker))
@@ -111,8 +113,8 @@ async def fail_upload(
     Only an upload still `queued` or `processing` moves, so a run that finished meanwhile is
     left alone and no incident is recorded for it.
     """
-    now = utcnow()
     async with db.unit() as session:
+        now = await db_now(session)
         run_id = await session.scalar(
             select(JobRun.id)
             .where(_running_runs(upload_id, worker))
@@ -277,14 +279,15 @@ async def sweep_once(
     With a `state` (a daemon's sweeper), liveness decides: a dead worker's runs are lost at once;
     a live worker's runs are never lost, only handed back when it stopped executing them. Where
     liveness cannot tell (and always without a state), a heartbeat older than
-    `stale_after_seconds` counts as lost.
+    `stale_after_seconds` counts as lost. Ages are on the database's clock (or `now`, a reading
+    of it).
     """
-    now = now or utcnow()
-    cutoff = now - timedelta(seconds=settings.worker.stale_after_seconds)
     report = SweepReport()
     to_enqueue: list[tuple[int, str]] = []
     last_sign = func.coalesce(JobRun.heartbeat_at, JobRun.started_at, JobRun.created_at)
     async with db.unit() as session:
+        now = now or await db_now(session)
+        cutoff = now - timedelta(seconds=settings.worker.stale_after_seconds)
         rows = (
             await session.execute(
                 select(
