@@ -14,6 +14,7 @@ sentence that names the database, never a driver traceback.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -62,7 +63,8 @@ class UnitOfWork(AsyncSession):
         self.pending_hooks.append(callback)
 
     def on_rollback(self, callback: Callable[[], object]) -> None:
-        """Call `callback()` if this unit rolls back (remove a file moved in for a new row)."""
+        """Call `callback()` (awaited if it returns an awaitable) if this unit rolls back: remove
+        an object stored for a row that was never committed."""
         self.undo.append(callback)
 
     def discard_pending(self) -> None:
@@ -70,12 +72,14 @@ class UnitOfWork(AsyncSession):
         self.pending_hooks.clear()
         self.undo.clear()
 
-    def rolled_back(self) -> None:
+    async def rolled_back(self) -> None:
         undo = list(reversed(self.undo))
         self.discard_pending()
         for callback in undo:
             try:
-                callback()
+                result = callback()
+                if inspect.isawaitable(result):
+                    await result
             except Exception as exc:
                 log.warning("could not undo after a rollback: %s", exc)
 
@@ -126,7 +130,7 @@ class Database:
                 async with uow.begin():
                     yield uow
             except BaseException as exc:
-                uow.rolled_back()
+                await uow.rolled_back()
                 if isinstance(exc, PermissionDenied):
                     await self._record_refusal(exc)
                 raise

@@ -7,9 +7,13 @@ Concurrency contract (arq is at-least-once and a timed-out job can run twice at 
 * Every later write to the upload is conditional on `status = 'processing' AND attempt = :mine`.
   A runner that lost the upload meanwhile (the sweeper gave it to another worker) stops at its
   next step and never publishes.
-* Stages are idempotent: they write into `storage/work/<id>/` and `storage/exports/<id>/` by
-  atomic rename under fixed names, so a re-run overwrites the same files and a crash leaves either
-  the old file or the new one — never half a report.
+* Stages are idempotent: they write into this host's `scratch/work/<id>/` by atomic rename under
+  fixed names; publish puts the reports in storage under fixed keys `exports/<id>/…` (one atomic
+  put each, `scratch.py`) before the conditional UPDATE names them, so a re-run overwrites the
+  same objects and a crash leaves the old object or the new one — never half a report, and never
+  a key the database names without its object.
+* Every host reads the upload from shared storage (`scratch.materialize`): a rerun from a failed
+  stage on a host without the earlier stages' scratch starts again from standardize.
 
 Each stage runs in a warm pool process leased to this upload (`isolation.py`, `pool.py`) under
 the `[pipeline]` parse limits; each step is written in its own short transaction and announced
@@ -24,7 +28,6 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select, update
@@ -45,6 +48,7 @@ from batchops_core.infra.clock import utcnow
 from batchops_core.infra.config import Settings
 from batchops_core.infra.db import Database
 from batchops_core.models import Department, JobRun, JobRunStep, Upload, User
+from batchops_core.pipeline import scratch
 from batchops_core.pipeline.errors import StageError
 from batchops_core.pipeline.isolation import run_stage_isolated
 from batchops_core.pipeline.limits import ParseLimits
@@ -117,11 +121,17 @@ async def run_upload(
         for stage in STAGES[start:]:
             await _step_started(db, upload_id, run_id, attempt, stage)
             started = utcnow()
+            if stage is Stage.STANDARDIZE:
+                ctx = await scratch.materialize(settings, ctx)
             outcome = await run_stage_isolated(stage, ctx, limits)
+            if stage is Stage.PUBLISH:
+                outcome = await scratch.publish(settings, ctx, outcome)
             await _step_done(db, upload_id, run_id, attempt, stage, started, outcome)
             await _event(settings, upload_id, UploadStatus.PROCESSING, stage)
         assert outcome is not None
-        return await _finish(db, settings, upload_id, run_id, attempt, outcome)
+        finished = await _finish(db, settings, upload_id, run_id, attempt, outcome)
+        scratch.clear(settings, upload_id)
+        return finished
     except StageError as err:
         try:
             source = incident_source(ctx.source, ctx.filename)
@@ -241,7 +251,9 @@ async def _context(session: AsyncSession, settings: Settings, upload: Upload) ->
     return make_context(
         settings,
         upload_id=upload.id,
-        stored_path=upload.stored_path,
+        stored_path="",
+        source_key=upload.stored_path,
+        source_sha256=upload.sha256,
         filename=upload.filename,
         source=upload.source or "manual",
         mode=str(upload.process_mode or ProcessMode.TRANSFORM),
@@ -490,7 +502,3 @@ async def _event(settings: Settings, upload_id: int, status: UploadStatus, stage
         settings,
         events.Event(type="upload.updated", id=upload_id, status=status.value, stage=stage.value),
     )
-
-
-def export_dir(settings: Settings, upload_id: int) -> Path:
-    return settings.storage_path / "exports" / str(upload_id)

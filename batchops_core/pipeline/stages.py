@@ -89,6 +89,9 @@ class StageContext:
     pdf_processes: int = 1
     uploaded_at: str = ""
     uploader: str = ""
+    source_key: str = ""
+    """The upload's storage key; `scratch.materialize` sets `source_path` from it."""
+    source_sha256: str = ""
 
     @property
     def work(self) -> Path:
@@ -123,6 +126,8 @@ def make_context(
     profile: ValidationProfile | None = None,
     uploaded_at: str = "",
     uploader: str = "",
+    source_key: str = "",
+    source_sha256: str = "",
 ) -> StageContext:
     """Build a stage context from the settings and an upload's fields; `profile` is the
     department's validation profile (None: manual uploads, or no department row)."""
@@ -139,13 +144,13 @@ def make_context(
     aliases = dict(settings.pipeline.column_aliases)
     if profile is not None:
         aliases.update(profile.aliases)
-    storage = settings.storage_path
+    scratch = settings.scratch_path
     return StageContext(
         upload_id=upload_id,
         source_path=stored_path,
         filename=filename,
-        work_dir=str(storage / "work" / str(upload_id)),
-        export_dir=str(storage / "exports" / str(upload_id)),
+        work_dir=str(scratch / "work" / str(upload_id)),
+        export_dir=str(scratch / "exports" / str(upload_id)),
         source=source,
         mode=mode,
         config=config,
@@ -159,6 +164,8 @@ def make_context(
         pdf_processes=max(1, settings.pipeline.pdf_processes),
         uploaded_at=uploaded_at,
         uploader=uploader,
+        source_key=source_key,
+        source_sha256=source_sha256,
     )
 
 
@@ -446,8 +453,8 @@ def _publish(ctx: StageContext) -> StageOutcome:
             Stage.PUBLISH,
             E.PUBLISH_FAILED,
             f"the reports could not be written to {exports}: {exc.strerror or exc}",
-            hint="Check free disk space and permissions of the data directory, "
-            "then retry from publish.",
+            hint="Check free disk space and permissions of this host's data directory "
+            "(its scratch folder), then retry from publish.",
             details={"export_dir": str(exports)},
         ) from None
     status = "partial" if int(val.get("report", {}).get("rows_quarantined") or 0) else "published"

@@ -17,11 +17,9 @@ and the new upload is audited as a re-processing of the old one.
 
 from __future__ import annotations
 
-import os
 import shutil
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select, update
@@ -36,6 +34,7 @@ from batchops_core.infra.db import Database, UnitOfWork
 from batchops_core.models import Job, JobRun, JobRunStep, Upload
 from batchops_core.permissions import Action, Actor, allowed, require
 from batchops_core.services.uploads import Enqueuer, UploadInfo, submit
+from batchops_core.storage import StorageError, open_store
 
 CANCELLED = "CANCELLED"
 CANCELLABLE = (UploadStatus.QUEUED, UploadStatus.PROCESSING)
@@ -180,13 +179,6 @@ async def cancel_run(uow: UnitOfWork, *, actor: Actor, run_id: int, reason: str 
 # ---------------------------------------------------------------------------- process again
 
 
-def _link_or_copy(source: Path, target: Path) -> None:
-    try:
-        os.link(source, target)
-    except OSError:
-        shutil.copyfile(source, target)
-
-
 async def process_again(
     db: Database,
     dispatcher: Enqueuer | None,
@@ -208,17 +200,19 @@ async def process_again(
                 f"upload #{upload_id} is still {upload.status.value}; wait for it to finish or "
                 "cancel it first."
             )
-        stored, filename, source = Path(upload.stored_path), upload.filename, upload.source
+        key, sha256 = upload.stored_path, upload.sha256
+        filename, source = upload.filename, upload.source
         mode = plan_mode or upload.process_mode
         own = dict(upload.process_config or {}) if plan_mode is None else {}
         config = own if plan_config is None else dict(plan_config)
-    if not stored.is_file():
-        raise NotFound(f"the file of upload #{upload_id} is no longer in storage ({stored.name}).")
-    scratch = db.settings.storage_path / "uploads" / ".incoming" / f"again-{uuid.uuid4().hex}"
-    scratch.mkdir(parents=True, exist_ok=True)
+    scratch = db.settings.scratch_path / "again" / uuid.uuid4().hex
     try:
-        copy = scratch / filename
-        _link_or_copy(stored, copy)
+        try:
+            copy = await open_store(db.settings).fetch(key, scratch / filename, sha256=sha256)
+        except StorageError as exc:
+            raise NotFound(
+                f"the file of upload #{upload_id} cannot be read from storage: {exc}. {exc.hint}"
+            ) from None
         [result] = await submit(
             db,
             dispatcher,

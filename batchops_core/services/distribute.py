@@ -23,7 +23,7 @@ from batchops_core.infra.db import Database, UnitOfWork
 from batchops_core.infra.mail import check_configured, send_mail
 from batchops_core.models import Department, Upload, User
 from batchops_core.permissions import Action, Actor, require
-from batchops_core.services.reports import ReportFormat, get_report, report_path
+from batchops_core.services.reports import ReportFormat, get_report, report_file
 
 MAX_ATTACHMENT_MB = 20
 
@@ -98,7 +98,7 @@ async def send_report(
             f"{department} has no contact email and no subscribed staff; name addresses, or set "
             "the department's contact (batchops department edit NAME --contact-email ADDRESS)."
         )
-    paths = [report_path(detail, fmt) for fmt in dict.fromkeys(chosen)]
+    paths = [await report_file(db.settings, detail, fmt) for fmt in dict.fromkeys(chosen)]
     total = sum(p.stat().st_size for p in paths)
     if total > MAX_ATTACHMENT_MB * 1024 * 1024:
         raise ValidationFailed(

@@ -1,6 +1,7 @@
 """Published reports: the CSV and PDF outputs of uploads, listed, previewed and exported.
 
-A report is an upload that reached `published` or `partial` and recorded its report paths. The
+A report is an upload that reached `published` or `partial` and recorded its report keys; any
+host reads them from storage (`report_file`). The
 previews (`csv_head`, `pdf_text`) are blocking file reads meant for a worker thread; they are
 bounded (rows, pages, characters) so that a huge report never stalls a terminal. Exports go only
 into the export folder and are audited (`export_report`, `export_folder`).
@@ -22,11 +23,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from batchops_core import audit
 from batchops_core.enums import UploadStatus
 from batchops_core.errors import NotFound
+from batchops_core.infra.config import Settings
 from batchops_core.infra.db import UnitOfWork
 from batchops_core.models import Department, Upload
 from batchops_core.permissions import Action, Actor, require
 from batchops_core.services.export_folder import copy_into, export_target
 from batchops_core.services.pagination import Page, text_search
+from batchops_core.storage import StorageError, open_store
 
 REPORT_STATUSES = (UploadStatus.PUBLISHED, UploadStatus.PARTIAL)
 
@@ -127,18 +130,29 @@ async def get_report(session: AsyncSession, *, actor: Actor, upload_id: int) -> 
     return ReportDetail(row=_row(row), summary=extra.summary or {}, fixlist_csv=extra.fixlist_csv)
 
 
-def report_path(detail: ReportDetail, fmt: ReportFormat) -> Path:
-    raw = {
+def report_key(detail: ReportDetail, fmt: ReportFormat) -> str:
+    """The storage key of one of the report's files, or NotFound."""
+    key = {
         ReportFormat.CSV: detail.row.report_csv,
         ReportFormat.PDF: detail.row.report_pdf,
         ReportFormat.FIXLIST: detail.fixlist_csv,
     }[fmt]
-    if not raw:
+    if not key:
         raise NotFound(f"upload #{detail.row.upload_id} has no {fmt.value.upper()} report.")
-    path = Path(raw)
-    if not path.is_file():
-        raise NotFound(f"the {fmt.value.upper()} report {path} is missing from storage.")
-    return path
+    return key
+
+
+async def report_file(settings: Settings, detail: ReportDetail, fmt: ReportFormat) -> Path:
+    """A local file holding the report (the stored file itself on the local backend, else a
+    copy in this host's scratch): what previews, exports and mail read, on any host."""
+    key = report_key(detail, fmt)
+    try:
+        return await open_store(settings).local_copy(key, settings.scratch_path / "reports")
+    except StorageError as exc:
+        raise NotFound(
+            f"the {fmt.value.upper()} report {key} cannot be read from storage: {exc}. "
+            f"{exc.hint} Restore it from a backup, or process the upload again."
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -169,8 +183,8 @@ async def export_report(
     require(actor, Action.EXPORT_REPORTS)
     kind = ReportFormat(fmt)
     detail = await get_report(uow, actor=actor, upload_id=upload_id)
-    source = report_path(detail, kind)
     settings = uow.settings
+    source = await report_file(settings, detail, kind)
     target = await asyncio.to_thread(export_target, settings, destination, source.name)
     done = await asyncio.to_thread(copy_into, source, target, force=force)
     audit.record(

@@ -6,23 +6,20 @@ file, or a file over `[pipeline].max_upload_mb` is refused here (`IntakeRejected
 nothing stored). Everything else is stored and queued; what is wrong inside the file (empty,
 binary, encrypted, no table) is the standardize stage's to report, as an incident.
 
-Storing is atomic: the file is streamed into `storage/uploads/.incoming/` while its sha256 is
-computed, fsynced, and renamed into `storage/uploads/<id>/<safe name>` inside the transaction
-that creates the upload row, so there is never a row without its file or a file without a row.
+Storing is atomic and shared by every host: the file is streamed into storage (the local folder
+or the object store, `batchops_core.storage`) under a fresh key while its sha256 is computed,
+*before* the transaction that records the row with that key — a put never holds a database lock.
+If the row is not recorded the object is deleted again, and a crash in between leaves an orphan
+object that the storage sweep removes; a row never names a key that is not in storage.
 A file whose sha256 was already published (or partially published) from the same source is
 recorded as `duplicate` of that upload and not processed again.
 """
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
 import logging
-import os
 import re
-import shutil
 import unicodedata
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -39,8 +36,8 @@ from batchops_core.infra.config import Settings
 from batchops_core.infra.db import Database, UnitOfWork
 from batchops_core.models import Department, Upload
 from batchops_core.permissions import Action, Actor, require
-from batchops_core.pipeline.atomic import fsync_dir
 from batchops_core.services.pagination import Page, page_window, text_search
+from batchops_core.storage import StorageError, new_upload_key, open_store
 
 if TYPE_CHECKING:
     from batchops_core.pipeline.plans import Plan
@@ -52,7 +49,8 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._ -]+")
 
 
 class IntakeRejected(ValidationFailed):
-    """A file refused at intake; `code` is one of BAD_PATH, FILE_TOO_LARGE, PLAN_INVALID."""
+    """A file refused at intake; `code` is one of BAD_PATH, FILE_TOO_LARGE, PLAN_INVALID,
+    STORAGE_UNAVAILABLE (the store refused or could not be reached; nothing recorded)."""
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
@@ -171,19 +169,6 @@ def stored_name(name: str) -> str:
     return f"{stem}{suffix}"
 
 
-def _copy_hashing(source: Path, target: Path) -> tuple[str, int]:
-    digest = hashlib.sha256()
-    size = 0
-    with source.open("rb") as src, target.open("wb") as dst:
-        while chunk := src.read(1 << 20):
-            digest.update(chunk)
-            dst.write(chunk)
-            size += len(chunk)
-        dst.flush()
-        os.fsync(dst.fileno())
-    return digest.hexdigest(), size
-
-
 # ------------------------------------------------------------------------------------ intake
 
 
@@ -223,12 +208,20 @@ class Submitted:
 
 @dataclass(frozen=True)
 class StagedFile:
-    """A file copied into storage's incoming area with its sha256, not yet an upload."""
+    """A file already in storage under `key`, with its sha256, not yet an upload."""
 
     name: str
-    temp: Path
+    key: str
     sha256: str
     size: int
+
+
+async def discard_staged(settings: Settings, staged: StagedFile) -> None:
+    """Remove a staged object no row was recorded for (best effort: the sweep is the backstop)."""
+    try:
+        await open_store(settings).delete(staged.key)
+    except StorageError as exc:
+        log.warning("staged %s stays in storage until the sweep: %s", staged.key, exc)
 
 
 def check_plan(plan_mode: ProcessMode | str, plan_config: dict[str, Any] | None) -> Plan:
@@ -285,10 +278,10 @@ async def submit(
                     plan=plan,
                     force=force,
                     dispatcher=dispatcher,
-                    storage=settings.storage_path,
                 )
-        finally:
-            staged.temp.unlink(missing_ok=True)
+        except BaseException:
+            await discard_staged(settings, staged)  # also when the unit failed before its row
+            raise
         results.append(Submitted(str(raw), upload=info))
     return results
 
@@ -337,15 +330,15 @@ async def stage_file(settings: Settings, path: Path, name: str | None = None) ->
             f"{settings.pipeline.max_upload_mb} MB limit; split the file or "
             "raise [pipeline].max_upload_mb.",
         )
-    incoming = settings.storage_path / "uploads" / ".incoming"
-    incoming.mkdir(parents=True, exist_ok=True)
-    temp = incoming / f"{uuid.uuid4().hex}.part"
     try:
-        sha256, size = await asyncio.to_thread(_copy_hashing, source_path, temp)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    return StagedFile(shown, temp, sha256, size)
+        stored = await open_store(settings).put_file(
+            new_upload_key(stored_name(shown)), source_path
+        )
+    except StorageError as exc:
+        raise IntakeRejected(
+            "STORAGE_UNAVAILABLE", f"{shown} was not stored: {exc}. {exc.hint}".strip()
+        ) from None
+    return StagedFile(shown, stored.key, stored.sha256, stored.size)
 
 
 async def record_upload(
@@ -357,16 +350,13 @@ async def record_upload(
     plan: Plan,
     dispatcher: Enqueuer | None,
     force: bool = False,
-    storage: Path | None = None,
 ) -> UploadInfo:
-    """Add the upload row and move its staged file into `uploads/<id>/` in the caller's unit.
+    """Add the upload row naming its staged object, in the caller's unit.
 
-    The file is moved inside the transaction and removed again if the unit rolls back, so there
-    is never a row without its file or a file without a row. A queued upload is enqueued and
-    `upload.updated` published after the commit.
+    The caller discards the object if the unit fails (`discard_staged`). A queued upload is
+    enqueued and `upload.updated` published after the commit.
     """
     require(actor, Action.UPLOAD_FILES)
-    storage = storage or uow.settings.storage_path
     department, department_id = await _department(uow, source)
     previous = None if force else await _published_twin(uow, staged.sha256, department)
     row = Upload(
@@ -387,16 +377,11 @@ async def record_upload(
         )
         if previous
         else None,
+        stored_path=staged.key,
     )
     uow.add(row)
     await uow.flush()
-    folder = storage / "uploads" / str(row.id)
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / stored_name(staged.name)
-    uow.on_rollback(lambda: shutil.rmtree(folder, ignore_errors=True))
-    os.replace(staged.temp, target)
-    fsync_dir(folder)
-    row.stored_path = str(target)
+    uow.on_rollback(lambda: discard_staged(uow.settings, staged))
     audit.record(
         uow,
         actor=actor,

@@ -65,9 +65,7 @@ async def complete_job(db: Database, settings: Settings, job_id: int) -> JobStat
             return JobStatus.FAILED
         rows = 0
         for link in links:
-            rows += await store_published_records(
-                uow, upload_id=link.upload_id, storage_root=settings.storage_path
-            )
+            rows += await store_published_records(uow, upload_id=link.upload_id, settings=settings)
         await finish(uow, job_id, JobStatus.SUCCEEDED, rows=rows)
         source = await uow.get(Source, job.source_id)
         if source is not None:

@@ -82,7 +82,12 @@ async def _link_uploads(
     seen: bool = False,
 ) -> None:
     """Record every prepared file as an upload linked to the job, in one unit of work."""
-    from batchops_core.services.uploads import check_plan, record_upload, stage_file
+    from batchops_core.services.uploads import (
+        check_plan,
+        discard_staged,
+        record_upload,
+        stage_file,
+    )
 
     plan = check_plan(ProcessMode.CUSTOM, plan_config(source.name, source.config))
     staged = [await stage_file(settings, f.path, f.name) for f in files]
@@ -99,7 +104,6 @@ async def _link_uploads(
                     plan=plan,
                     dispatcher=dispatcher,
                     force=force,
-                    storage=settings.storage_path,
                 )
                 uow.add(
                     SourceUpload(upload_id=info.id, job_id=job_id, file_type=prepared.file_type)
@@ -116,9 +120,10 @@ async def _link_uploads(
                     )
             await finish(uow, job_id, JobStatus.PROCESSING, **job_values)
             uow.emit(source_event(source.id, "processing"))
-    finally:
+    except BaseException:
         for stage in staged:
-            stage.temp.unlink(missing_ok=True)
+            await discard_staged(settings, stage)
+        raise
 
 
 async def _source(db: Database, source_id: int) -> tuple[Source, str]:
@@ -173,7 +178,7 @@ async def run_http_job(
     job_id, claimed, status = await _claim(db, source.id, label, day, force)
     if not claimed:
         return None, f"{day} {label or '-'}: already {status} (use --force to fetch it again)"
-    folder = settings.storage_path / "sources" / str(source.id) / day.isoformat() / (label or "all")
+    folder = settings.scratch_path / "sources" / str(source.id) / day.isoformat() / (label or "all")
     try:
         files, fetched = await http.fetch_day(
             source.config, settings, folder=folder, day=day, values=values, limiter=limiter

@@ -25,8 +25,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from batchops_core.enums import UploadStatus
 from batchops_core.errors import NotFound, ValidationFailed
+from batchops_core.infra.config import Settings
 from batchops_core.models import Upload
 from batchops_core.sources.models import Source, SourceJob, SourceRecord, SourceUpload
+from batchops_core.storage import open_store
 
 INSERT_CHUNK = 2_000
 MAX_QUERY_PAGE = 5_000
@@ -100,16 +102,7 @@ def _read_published(path: Path) -> Iterator[dict[str, str]]:
         yield from csv.DictReader(handle)
 
 
-def _resolve(report: str, storage_root: Path | None) -> Path:
-    path = Path(report)
-    if not path.is_absolute() and storage_root is not None:
-        path = storage_root / path
-    return path
-
-
-async def store_published_records(
-    uow: AsyncSession, *, upload_id: int, storage_root: Path | None = None
-) -> int:
+async def store_published_records(uow: AsyncSession, *, upload_id: int, settings: Settings) -> int:
     """Store the rows of a source upload's published CSV as records of its job's day.
 
     Call it after the upload publishes (status published or partial). Uploads that did not come
@@ -141,7 +134,9 @@ async def store_published_records(
             ),
         )
     )
-    path = _resolve(upload.report_csv, storage_root)
+    path = await open_store(settings).local_copy(
+        upload.report_csv, settings.scratch_path / "records"
+    )
     rows = []
     for number, row in enumerate(_read_published(path), start=1):
         key = str(row.get(key_column, "") if key_column else number)[:255]
@@ -156,6 +151,8 @@ async def store_published_records(
                 "upload_id": upload_id,
             }
         )
+    if path.is_relative_to(settings.scratch_path):
+        path.unlink(missing_ok=True)  # a copy fetched from the object store
     if source.config.get("target") == "punches":
         await _to_punches(uow, source.name, rows)
     else:

@@ -15,7 +15,7 @@ from batchops_core.storage.base import (
     StorageError,
     StoredObject,
 )
-from batchops_core.storage.keys import check_key, export_key, new_upload_key
+from batchops_core.storage.keys import check_key, export_key, export_prefix, new_upload_key
 from batchops_core.storage.open import open_store, store_for
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "StoredObject",
     "check_key",
     "export_key",
+    "export_prefix",
     "new_upload_key",
     "open_store",
     "store_for",

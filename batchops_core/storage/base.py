@@ -110,6 +110,19 @@ class ObjectStore(abc.ABC):
             temp.unlink(missing_ok=True)
         return dest
 
+    async def local_copy(self, key: str, scratch: Path, *, sha256: str | None = None) -> Path:
+        """A local file with the object's bytes: the stored file itself on the local backend,
+        else a fresh copy at `scratch / key` (this host's own folder)."""
+        local = self.local_path(key)
+        if local is None:
+            return await self.fetch(key, scratch / key, sha256=sha256)
+        if not local.is_file():
+            raise ObjectMissing(
+                f"{key} is not in storage ({self.url})",
+                hint="Check [storage] url on this host; restore the file from a backup.",
+            )
+        return local
+
     async def delete_prefix(self, prefix: str) -> int:
         """Remove every object under `prefix` (a folder-like key ending in '/')."""
         keys = [info.key async for info in self.list(prefix)]

@@ -35,3 +35,8 @@ def new_upload_key(stored_name: str) -> str:
 def export_key(upload_id: int, name: str) -> str:
     """Where an upload's report or fix-list is published; a re-run overwrites the same key."""
     return check_key(f"{EXPORTS}/{upload_id}/{name}")
+
+
+def export_prefix(upload_id: int) -> str:
+    """The folder-like prefix of every object one upload published."""
+    return f"{EXPORTS}/{upload_id}/"

@@ -39,6 +39,14 @@ def _copy_hashing(source: Path, temp: Path) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
+def _same_device(path: Path, root: Path) -> bool:
+    """Whether a rename from `path` into the store is possible (and so atomic and free)."""
+    try:
+        return path.stat().st_dev == root.stat().st_dev
+    except OSError:
+        return False
+
+
 class LocalStore(ObjectStore):
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -60,7 +68,7 @@ class LocalStore(ObjectStore):
         target = self._path(key)
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            if move and path.parent == self.root / STAGING:
+            if move and _same_device(path, self.root):
                 sha, size = sha256_file(path)
                 os.replace(path, target)
             else:
@@ -70,6 +78,8 @@ class LocalStore(ObjectStore):
                     os.replace(temp, target)
                 finally:
                     temp.unlink(missing_ok=True)
+                if move:
+                    path.unlink(missing_ok=True)
         except OSError as exc:
             raise StorageError(
                 f"cannot write {key} under {self.root}: {exc.strerror or exc}",

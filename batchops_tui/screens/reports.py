@@ -6,7 +6,7 @@ bounded to the first rows and pages.
 
 from __future__ import annotations
 
-from pathlib import Path
+import asyncio
 from typing import TYPE_CHECKING
 
 from rich.console import Group
@@ -71,10 +71,9 @@ def numeric_table(numeric: dict[str, dict[str, object]]) -> Table:
     return table
 
 
-def stored(path: str | None) -> str:
-    """A stored file as it sits in storage (`exports/12/marks.csv`): the host's data directory
-    says nothing to an operator and would push the name out of an 80-column pane."""
-    return "/".join(Path(path).parts[-3:]) if path else "—"
+def stored(key: str | None) -> str:
+    """A stored file as it sits in storage (`exports/12/marks.csv`), the same on every host."""
+    return key or "—"
 
 
 def render_summary(detail: ReportDetail) -> Group:
@@ -186,25 +185,26 @@ class ReportsScreen(ListDetailScreen):
         self.preview_pdf(self.detail)
         self.preview_fixlist(self.detail)
 
-    @work(exclusive=True, group="reports-csv", exit_on_error=False, thread=True)
-    def preview_csv(self, detail: ReportDetail) -> None:
-        from batchops_core.services.reports import ReportFormat, csv_head, report_path
+    @work(exclusive=True, group="reports-csv", exit_on_error=False)
+    async def preview_csv(self, detail: ReportDetail) -> None:
+        from batchops_core.services.reports import ReportFormat, csv_head, report_file
 
-        header, rows = csv_head(report_path(detail, ReportFormat.CSV), rows=100)
-        self.app.call_from_thread(self._show_csv, header, rows)
+        path = await report_file(self.app.settings, detail, ReportFormat.CSV)  # type: ignore[attr-defined]
+        header, rows = await asyncio.to_thread(csv_head, path, 100)
+        self._show_csv(header, rows)
 
-    @work(exclusive=True, group="reports-fixlist", exit_on_error=False, thread=True)
-    def preview_fixlist(self, detail: ReportDetail) -> None:
-        from batchops_core.services.reports import ReportFormat, csv_head, report_path
+    @work(exclusive=True, group="reports-fixlist", exit_on_error=False)
+    async def preview_fixlist(self, detail: ReportDetail) -> None:
+        from batchops_core.services.reports import ReportFormat, csv_head, report_file
 
+        note = self.query_one("#fixlist-note", Static)
         if not detail.fixlist_csv:
-            note = "No fix-list: every row passed validation."
-            self.app.call_from_thread(self.query_one("#fixlist-note", Static).update, note)
+            note.update("No fix-list: every row passed validation.")
             return
-        header, rows = csv_head(report_path(detail, ReportFormat.FIXLIST), rows=100)
-        note = f"Rows to fix (first {len(rows)}); e exports the whole fix-list."
-        self.app.call_from_thread(self.query_one("#fixlist-note", Static).update, note)
-        self.app.call_from_thread(self._show_csv, header, rows, "#fixlist-preview")
+        path = await report_file(self.app.settings, detail, ReportFormat.FIXLIST)  # type: ignore[attr-defined]
+        header, rows = await asyncio.to_thread(csv_head, path, 100)
+        note.update(f"Rows to fix (first {len(rows)}); e exports the whole fix-list.")
+        self._show_csv(header, rows, "#fixlist-preview")
 
     def _show_csv(
         self, header: list[str], rows: list[list[str]], selector: str = "#csv-preview"
@@ -215,12 +215,13 @@ class ReportsScreen(ListDetailScreen):
         for row in rows:
             add_plain_row(table, *(row + [""] * (len(header) - len(row)))[: len(header)])
 
-    @work(exclusive=True, group="reports-pdf", exit_on_error=False, thread=True)
-    def preview_pdf(self, detail: ReportDetail) -> None:
-        from batchops_core.services.reports import ReportFormat, pdf_text, report_path
+    @work(exclusive=True, group="reports-pdf", exit_on_error=False)
+    async def preview_pdf(self, detail: ReportDetail) -> None:
+        from batchops_core.services.reports import ReportFormat, pdf_text, report_file
 
-        text = pdf_text(report_path(detail, ReportFormat.PDF), pages=3)
-        self.app.call_from_thread(self.query_one("#pdf-preview", Static).update, Text(text))
+        path = await report_file(self.app.settings, detail, ReportFormat.PDF)  # type: ignore[attr-defined]
+        text = await asyncio.to_thread(pdf_text, path, 3)
+        self.query_one("#pdf-preview", Static).update(Text(text))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "process_again":
@@ -285,14 +286,13 @@ class ReportsScreen(ListDetailScreen):
         verb = "Replaced" if done.replaced else "Saved"
         self.notify(f"{verb} {done.path}.", title="Exported", markup=False)
 
-    def action_deliver(self) -> None:
-        from batchops_core.services.reports import ReportFormat, report_path
+    async def action_deliver(self) -> None:
+        from batchops_core.services.reports import ReportFormat, report_file
 
         if self.detail is None:
             return
-        path = report_path(
-            self.detail, ReportFormat.PDF if self.detail.row.report_pdf else ReportFormat.CSV
-        )
+        fmt = ReportFormat.PDF if self.detail.row.report_pdf else ReportFormat.CSV
+        path = await report_file(self.app.settings, self.detail, fmt)  # type: ignore[attr-defined]
         self.app.deliver_binary(path, save_filename=path.name)
 
     # -- send to, process again ------------------------------------------------------------------

@@ -66,8 +66,9 @@ async def test_intake_then_run_publishes_and_records_every_step(
     source = put(tmp_path, "grades 9.csv", GRADEBOOK)
     info = await intake_file(db, db_settings, user, source, source="exams")
     assert info.status == UploadStatus.QUEUED and info.source == "Exams"
-    stored = Path((await upload_row(db, info.id)).stored_path)
-    assert stored.parent == db_settings.storage_path / "uploads" / str(info.id)
+    key = (await upload_row(db, info.id)).stored_path
+    assert key.startswith("uploads/") and key.endswith("/grades 9.csv"), "a key, not a path"
+    assert (db_settings.storage_path / key).read_bytes() == source.read_bytes()
     assert info.sha256 == hashlib.sha256(source.read_bytes()).hexdigest()
     async with events.subscribe(db_settings) as queue:
         outcome = await run_upload(db, db_settings, info.id, worker="w1")
@@ -80,8 +81,10 @@ async def test_intake_then_run_publishes_and_records_every_step(
         40,
         1,
     )
-    assert Path(row.report_csv or "").parent == db_settings.storage_path / "exports" / str(info.id)
-    assert Path(row.report_pdf or "").is_file() and row.published_at is not None
+    assert row.report_csv == f"exports/{info.id}/grades_9_report.csv"
+    assert (db_settings.storage_path / (row.report_pdf or "")).is_file()
+    assert row.published_at is not None
+    assert not (db_settings.scratch_path / "work" / str(info.id)).exists(), "scratch cleared"
     assert row.summary and row.summary["rows"] == 40 and "maths" in row.summary["numeric"]
     assert ["Uploaded by", "user1"] in row.summary["metadata"]
     steps = await steps_of(db, outcome.run_id or 0)

@@ -4,7 +4,16 @@ Importing this package imports every body module, so the catalogue (`registry.AU
 complete for whoever reads it: the schedule form, `batchops schedule`, the runner.
 """
 
-from batchops_core.worker.automation import attendance, ingest, maintenance, sources
+from batchops_core.worker.automation import attendance, ingest, maintenance, retention, sources
 from batchops_core.worker.automation.registry import AUTOMATIONS, ArgSpec, TaskSpec
 
-__all__ = ["AUTOMATIONS", "ArgSpec", "TaskSpec", "attendance", "ingest", "maintenance", "sources"]
+__all__ = [
+    "AUTOMATIONS",
+    "ArgSpec",
+    "TaskSpec",
+    "attendance",
+    "ingest",
+    "maintenance",
+    "retention",
+    "sources",
+]

@@ -43,6 +43,7 @@ from batchops_core.services.uploads import (
     StagedFile,
     UploadInfo,
     check_plan,
+    discard_staged,
     record_upload,
     stage_file,
     stored_name,
@@ -65,7 +66,7 @@ async def noop(run: AutomationRun) -> Outcome:
 
 async def _stage_bytes(run: AutomationRun, filename: str, data: bytes) -> StagedFile:
     """Write generated or downloaded bytes to a scratch file and stage it like any intake."""
-    scratch = run.ctx.settings.data_path / "tmp"
+    scratch = run.ctx.settings.scratch_path / "tmp"
     scratch.mkdir(parents=True, exist_ok=True)
     temp = scratch / f"{uuid.uuid4().hex}-{stored_name(filename)}"
     await asyncio.to_thread(write_atomic, temp, lambda tmp: tmp.write_bytes(data))
@@ -90,8 +91,9 @@ async def _record(
             plan=check_plan(ProcessMode.TRANSFORM, {}),
             dispatcher=run.ctx.dispatcher,
         )
-    finally:
-        staged.temp.unlink(missing_ok=True)
+    except BaseException:
+        await discard_staged(run.ctx.settings, staged)
+        raise
 
 
 # ------------------------------------------------------------------------------------ ingests
