@@ -14,15 +14,11 @@ import os
 import shutil
 import sqlite3
 import subprocess
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, select
-
-from batchops_core.enums import IncidentStatus, RunStatus, UploadStatus
+from batchops_core.enums import RunStatus
 from batchops_core.infra.clock import utcnow
-from batchops_core.models import Incident, JobRun, Upload
 from batchops_core.worker.automation.frame import AutomationFailed, AutomationRun, Outcome
 from batchops_core.worker.automation.registry import ArgSpec, automation
 
@@ -137,81 +133,3 @@ async def run_daily_backup(run: AutomationRun, keep: int | None = None) -> Outco
         f"backup written to {final}",
         {"path": str(final), "files": len(files), "removed": removed},
     )
-
-
-# ------------------------------------------------------------------------------------ purge
-
-
-def _upload_paths(storage: Path, upload: Upload) -> list[Path]:
-    paths = [storage / "uploads" / str(upload.id)]
-    for value in (upload.report_csv, upload.report_pdf, upload.fixlist_csv, upload.fixlist_xlsx):
-        if value:
-            path = Path(value)
-            paths.append(path if path.is_absolute() else storage / path)
-    return [p for p in paths if p.exists()]
-
-
-@automation(
-    "Delete rows and files older than the retention.",
-    ArgSpec("days", int, False, "retention in days", minimum=1),
-)
-async def purge_old_records(run: AutomationRun, days: int | None = None) -> Outcome:
-    """Delete finished uploads (and their files), runs and archived incidents past retention.
-
-    Files are moved into `storage/.trash/<run>` first; the rows are deleted in one transaction;
-    the trash is emptied only after the commit, and put back if the transaction fails.
-    """
-    settings = run.ctx.settings
-    keep_days = days if days is not None else settings.retention.days
-    cutoff = utcnow() - timedelta(days=keep_days)
-    storage = settings.storage_path
-    trash = storage / ".trash" / str(run.run_id)
-    moved: list[tuple[Path, Path]] = []
-    try:
-        async with run.ctx.db.unit() as session:
-            uploads = (
-                await session.scalars(
-                    select(Upload).where(
-                        Upload.created_at < cutoff, Upload.status.in_(UploadStatus.finals())
-                    )
-                )
-            ).all()
-            for upload in uploads:
-                for path in _upload_paths(storage, upload):
-                    target = trash / f"{len(moved)}-{path.name}"
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    os.replace(path, target)
-                    moved.append((path, target))
-            upload_ids = [u.id for u in uploads]
-            if upload_ids:
-                await session.execute(delete(Upload).where(Upload.id.in_(upload_ids)))
-            runs = await session.execute(
-                delete(JobRun).where(JobRun.created_at < cutoff, JobRun.status != RunStatus.RUNNING)
-            )
-            incidents = await session.execute(
-                delete(Incident).where(
-                    Incident.status == IncidentStatus.ARCHIVED,
-                    Incident.archived_at.is_not(None),
-                    Incident.archived_at < cutoff,
-                )
-            )
-    except BaseException:
-        for original, target in reversed(moved):
-            original.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(target, original)
-        raise
-    shutil.rmtree(trash, ignore_errors=True)
-    figures = {
-        "uploads": len(upload_ids),
-        "files": len(moved),
-        "runs": int(runs.rowcount or 0),  # type: ignore[attr-defined]
-        "incidents": int(incidents.rowcount or 0),  # type: ignore[attr-defined]
-        "cutoff": cutoff.isoformat(),
-    }
-    if not any(figures[k] for k in ("uploads", "files", "runs", "incidents")):
-        return Outcome(RunStatus.SKIPPED, f"nothing older than {keep_days} days", figures)
-    run.info(
-        f"purged {figures['uploads']} uploads ({figures['files']} files), {figures['runs']} runs, "
-        f"{figures['incidents']} archived incidents older than {keep_days} days"
-    )
-    return Outcome(RunStatus.SUCCEEDED, f"purged records older than {keep_days} days", figures)
