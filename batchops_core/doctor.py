@@ -1,4 +1,5 @@
-"""Health checks of a deployment: configuration, database, Redis, storage, SMTP.
+"""Health checks of a deployment: configuration, database, Redis, storage, SMTP, and on a
+working database this host's clock and which hosts run a live daemon.
 
 Each check returns one verdict line; `required` checks decide the exit status of `batchops doctor`.
 Every network check has a short timeout so a missing service gives a message, not a hang.
@@ -7,7 +8,6 @@ Every network check has a short timeout so a missing service gives a message, no
 from __future__ import annotations
 
 import asyncio
-import tempfile
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -15,6 +15,7 @@ from batchops_core.errors import BatchOpsError
 from batchops_core.infra.config import Settings
 from batchops_core.infra.db import open_database
 from batchops_core.infra.migrate import current_revision, ensure_current
+from batchops_core.services.status import alive_hosts, host_clock, probe_store
 from batchops_core.worker.outages import redis_outage
 
 
@@ -83,19 +84,41 @@ async def _redis_outage(settings: Settings) -> str:
         await db.dispose()
 
 
-def check_storage(settings: Settings) -> Check:
-    root = settings.storage_path
-    missing = [p for p in ("uploads", "exports", "work", "backups") if not (root / p).is_dir()]
-    if missing:
-        return Check(
-            "storage", Verdict.FAIL, f"{root}: missing {', '.join(missing)}; run `batchops init`"
-        )
+async def check_storage(settings: Settings) -> Check:
+    probe = await probe_store(settings)
+    if probe.ok:
+        return Check("storage", Verdict.OK, f"{probe.url}: {probe.message}")
+    hint = f"; {probe.hint}" if probe.hint else ""
+    return Check("storage", Verdict.FAIL, f"{probe.url}: {probe.message}{hint}")
+
+
+async def check_campus(settings: Settings) -> list[Check]:
+    """This host's clock skew and the hosts whose daemons are alive (database time); neither is
+    required: decisions use the database's clock, and the embedded mode runs no daemon."""
+    db = open_database(settings)
     try:
-        with tempfile.NamedTemporaryFile(dir=root / "uploads"):
-            pass
-    except OSError as exc:
-        return Check("storage", Verdict.FAIL, f"{root} is not writable: {exc.strerror}")
-    return Check("storage", Verdict.OK, f"{root} is writable")
+        async with db.unit() as session:
+            clock = await host_clock(session, settings)
+            hosts = await alive_hosts(session, settings)
+    except Exception as exc:  # the database check above already failed or will say why
+        return [Check("clock", Verdict.WARN, f"not measured: {exc}", False)]
+    finally:
+        await db.dispose()
+    checks = [Check("clock", Verdict.WARN if clock.skewed else Verdict.OK, clock.sentence(), False)]
+    if not hosts:
+        checks.append(
+            Check("daemons", Verdict.WARN, "none alive on any host: start batchops-daemon", False)
+        )
+    for h in hosts:
+        names = ", ".join(h.workers)
+        checks.append(
+            Check(
+                "daemons",
+                Verdict.OK,
+                f"{h.host}: {names} (last beat {h.last_beat_seconds:.0f} s ago)",
+            )
+        )
+    return checks
 
 
 async def check_smtp(settings: Settings) -> Check:
@@ -126,7 +149,11 @@ async def run_checks(settings: Settings) -> list[Check]:
     config = Check(
         "config", Verdict.OK, f"read from {settings.source}; data in {settings.data_path}"
     )
-    db, redis, smtp = await asyncio.gather(
-        check_database(settings), check_redis(settings), check_smtp(settings)
+    db, redis, storage, smtp = await asyncio.gather(
+        check_database(settings),
+        check_redis(settings),
+        check_storage(settings),
+        check_smtp(settings),
     )
-    return [config, db, redis, check_storage(settings), smtp]
+    campus = await check_campus(settings) if db.verdict is Verdict.OK else []
+    return [config, db, redis, storage, smtp, *campus]

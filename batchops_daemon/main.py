@@ -1,6 +1,6 @@
 """`batchops-daemon`: the worker under systemd, `--once` for scripts and CI, `--check` for health.
 
-Exit status: 0 success (or a clean stop), 1 failure (a failed item, an unhealthy deployment, an
+Exit status: 0 success (or a clean stop), 1 failure (a failed item, no live daemon on this host, an
 unreachable database or Redis), 2 a configuration error.
 """
 
@@ -22,6 +22,7 @@ from batchops_core.infra.logs import log_to_stderr
 from batchops_core.services.status import worker_health
 from batchops_core.version import VersionAction
 from batchops_daemon.health import check_database, check_redis
+from batchops_daemon.instance import local_names
 from batchops_daemon.once import run_once
 from batchops_daemon.service import Daemon
 
@@ -44,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument(
         "--check",
         action="store_true",
-        help="exit 0 when a worker of this deployment beat within health_interval",
+        help="exit 0 when a daemon of this host beat within health_interval",
     )
     parser.add_argument(
         "--log-level",
@@ -87,9 +88,10 @@ async def _once(settings: Settings) -> int:
 
 
 async def _check(settings: Settings) -> int:
+    """This host's daemons (by the names they left in the data directory), not any worker."""
     db = open_database(settings)
     try:
-        health = await worker_health(db, settings)
+        health = await worker_health(db, settings, names=local_names(settings))
     finally:
         await db.dispose()
     print(("healthy: " if health.healthy else "unhealthy: ") + health.detail)

@@ -13,7 +13,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from batchops_core.enums import RunStatus, UploadStatus
-from batchops_core.infra.clock import utcnow
 from batchops_core.infra.config import Settings
 from batchops_core.infra.db import Database
 from batchops_core.services.status import queued_uploads, wait_until_final
@@ -82,7 +81,7 @@ async def run_once(db: Database, settings: Settings, emit: Callable[[str], None]
 
     try:
         await sweep_once(db, settings, None)
-        due = await scheduler.claim_due_firings(db, utcnow())
+        due = await scheduler.claim_due_firings(db)
         await asyncio.gather(
             *(
                 bounded(_one_schedule(dispatcher, f.job_id, name, f.scheduled_for.isoformat()))

@@ -41,7 +41,7 @@ from batchops_core.worker.heartbeat import Heartbeat, worker_name
 from batchops_core.worker.liveness import LivenessJudge
 from batchops_core.worker.outages import OutageLog, Service
 from batchops_core.worker.sweeper import SweepState, sweep_once
-from batchops_daemon import systemd
+from batchops_daemon import instance, systemd
 from batchops_daemon.jobs import BACKOFF_KEY, CTX_KEY, READY_KEY, arq_functions
 
 log = logging.getLogger(__name__)
@@ -136,8 +136,9 @@ class Daemon:
         self.heartbeat = Heartbeat(
             self.db, self.settings, self.name, tracker=self.dispatcher.tracker, redis=pool
         )
-        await self.heartbeat.beat()
+        await self.heartbeat.beat()  # warns at once when this host's clock is off
         self.heartbeat.start()
+        instance.register(self.settings, self.name)
         if self.metrics_port >= 0:
             try:
                 self.bound_metrics_port = self.metrics.serve(
@@ -255,6 +256,7 @@ class Daemon:
         self._loops.clear()
         if self.heartbeat is not None:
             await self.heartbeat.stop()
+            instance.unregister(self.settings, self.name)
         if self.dispatcher is not None:
             await self.dispatcher.close()
         if self.sweep_state.judge is not None:

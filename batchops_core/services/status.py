@@ -1,12 +1,18 @@
 """The deployment's state for people and monitors: `batchops status`, `batchops-daemon --check`
-and `--once`, the Prometheus gauges and Home all read it here, so "uploads by status" or "is a
-worker alive" has one answer.
+and `--once`, `batchops doctor`, the Prometheus gauges and Home all read it here, so "uploads by
+status" or "is a worker alive" has one answer.
+
+On a campus several hosts share the database, so "alive" is judged on the database's clock
+(heartbeats are written on it), this host's own clock is only *reported* when it drifts, and
+`--check` asks about the daemons of this host by name, not whether any worker anywhere beats.
 """
 
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,14 +21,16 @@ from redis.asyncio import Redis
 from sqlalchemy import func, select
 
 from batchops_core.enums import IncidentStatus, RunStatus, UploadStatus
-from batchops_core.infra.clock import utcnow
+from batchops_core.infra.clock import SKEW_ADVICE, Skew, db_now, measure_skew
 from batchops_core.infra.config import Settings
 from batchops_core.infra.db import Database, UnitOfWork
 from batchops_core.models import Incident, Job, JobRun, JobRunStep, Upload, WorkerHeartbeat
 from batchops_core.permissions import Action, Actor, require
 from batchops_core.services.uploads import UploadInfo
+from batchops_core.storage import StorageError, open_store
+from batchops_core.storage.local import LocalStore
 from batchops_core.worker.arq_settings import queue_name
-from batchops_core.worker.heartbeat import WorkerState, list_workers, redis_pattern
+from batchops_core.worker.heartbeat import WorkerState, list_workers, redis_key, redis_pattern
 from batchops_core.worker.outages import clock, database_outage_since, redis_outage
 
 RECENT = 10
@@ -59,6 +67,94 @@ class FiringLine:
 
 
 @dataclass(frozen=True)
+class HostClock:
+    """This host's clock against the database's."""
+
+    host: str
+    skew: Skew
+    limit: float
+
+    @property
+    def skewed(self) -> bool:
+        return self.skew.exceeds(self.limit)
+
+    def sentence(self) -> str:
+        if self.skewed:
+            return f"{self.skew.describe(self.host)} (more than {self.limit:g} s): {SKEW_ADVICE}"
+        return f"{self.host} is within {abs(self.skew.seconds):.1f} s of the database's clock"
+
+
+async def host_clock(session: UnitOfWork, settings: Settings) -> HostClock:
+    """Measure this host's clock skew (one round trip)."""
+    skew = await measure_skew(session)
+    return HostClock(socket.gethostname(), skew, settings.worker.max_clock_skew_seconds)
+
+
+@dataclass(frozen=True)
+class HostDaemons:
+    """The daemons alive on one host, and how long ago (database time) the last of them beat."""
+
+    host: str
+    workers: tuple[str, ...]
+    last_beat_seconds: float
+
+
+def daemons_by_host(workers: list[WorkerState], now: datetime) -> list[HostDaemons]:
+    """Alive daemon workers (not the TUI's embedded ones) grouped by host, hosts sorted."""
+    hosts: dict[str, list[WorkerState]] = {}
+    for w in workers:
+        if w.alive and not w.embedded:
+            hosts.setdefault(w.host, []).append(w)
+    return [
+        HostDaemons(
+            host,
+            tuple(sorted(w.name for w in group)),
+            max(0.0, (now - max(w.heartbeat_at for w in group)).total_seconds()),
+        )
+        for host, group in sorted(hosts.items())
+    ]
+
+
+async def alive_hosts(session: UnitOfWork, settings: Settings) -> list[HostDaemons]:
+    """Which hosts run a live daemon, judged on the database's clock."""
+    now = await db_now(session)
+    return daemons_by_host(await list_workers(session, settings, now), now)
+
+
+@dataclass(frozen=True)
+class StoreProbe:
+    """Whether the object store takes a write, gives it back and deletes it."""
+
+    url: str
+    ok: bool
+    message: str
+    hint: str = ""
+
+
+async def probe_store(settings: Settings) -> StoreProbe:
+    """Probe the configured store; a local folder that does not exist yet is reported, not made
+    (that is `batchops init`'s job)."""
+    try:
+        store = open_store(settings)
+    except StorageError as exc:
+        return StoreProbe(settings.storage_url, False, str(exc), exc.hint)
+    if isinstance(store, LocalStore) and not store.root.is_dir():
+        return StoreProbe(store.url, False, "missing", "run `batchops init`")
+    try:
+        await asyncio.wait_for(store.probe(), timeout=settings.storage.timeout + 5)
+    except StorageError as exc:
+        return StoreProbe(store.url, False, str(exc), exc.hint)
+    except TimeoutError:
+        return StoreProbe(
+            store.url,
+            False,
+            f"no answer within {settings.storage.timeout + 5:.0f} s",
+            "check [storage] endpoint_url and that the store is running",
+        )
+    return StoreProbe(store.url, True, "write, read back and delete work")
+
+
+@dataclass(frozen=True)
 class SystemStatus:
     at: datetime
     uploads_by_status: dict[str, int]
@@ -70,6 +166,8 @@ class SystemStatus:
     workers: list[WorkerState]
     next_firings: list[FiringLine]
     queue_depth: int | None
+    clock: HostClock
+    hosts: list[HostDaemons]
 
     @property
     def workers_alive(self) -> int:
@@ -147,7 +245,8 @@ async def system_status(
 ) -> SystemStatus:
     """Everything `batchops status` shows, as plain data."""
     require(actor, Action.VIEW_RUNS)
-    now = utcnow()
+    clock = await host_clock(session, settings)
+    now = clock.skew.db_time
     counts = await uploads_by_status(session)
 
     async def uploads(*where: Any, newest: bool = False) -> list[UploadLine]:
@@ -167,6 +266,7 @@ async def system_status(
         .order_by(Job.next_run_at)
         .limit(5)
     )
+    workers = await list_workers(session, settings, now)
     return SystemStatus(
         at=now,
         uploads_by_status={s.value: counts[s] for s in UploadStatus},
@@ -177,9 +277,11 @@ async def system_status(
         ),
         running=await runs(JobRun.status == RunStatus.RUNNING),
         recent_runs=await runs(JobRun.status != RunStatus.RUNNING),
-        workers=await list_workers(session, settings, now),
+        workers=workers,
         next_firings=[FiringLine(*row) for row in firings],
         queue_depth=queue_depth,
+        clock=clock,
+        hosts=daemons_by_host(workers, now),
     )
 
 
@@ -228,7 +330,7 @@ async def metric_figures(
             Incident.status.in_([IncidentStatus.OPEN, IncidentStatus.IN_PROGRESS])
         )
     )
-    cutoff = utcnow() - timedelta(seconds=settings.worker.health_interval)
+    cutoff = await db_now(session) - timedelta(seconds=settings.worker.health_interval)
     alive = await session.scalar(
         select(func.count())
         .select_from(WorkerHeartbeat)
@@ -276,17 +378,26 @@ class Health:
     detail: str
 
 
-async def worker_health(db: Database, settings: Settings, now: datetime | None = None) -> Health:
-    """Healthy when a (non-embedded) worker of this deployment beat within `health_interval` and
-    Redis (when configured) answers; an outage is named with its start."""
+async def worker_health(
+    db: Database,
+    settings: Settings,
+    now: datetime | None = None,
+    *,
+    names: Collection[str] | None = None,
+) -> Health:
+    """Healthy when a (non-embedded) worker beat within `health_interval` of the database's clock
+    and Redis (when configured) answers; an outage is named with its start.
+
+    `names` narrows the question to those workers (`batchops-daemon --check`: this host's
+    daemons), so a host whose own daemon is gone is unhealthy however alive the others are.
+    """
     outage = await redis_outage(db, settings)
     if outage is not None:
         return Health(False, f"{outage}; the daemon waits for it and loses nothing queued")
-    now = now or utcnow()
     window = settings.worker.health_interval
-    cutoff = now - timedelta(seconds=window)
     try:
         async with db.unit() as session:
+            now = now or await db_now(session)
             rows = (
                 await session.execute(
                     select(WorkerHeartbeat.name, WorkerHeartbeat.heartbeat_at)
@@ -296,9 +407,12 @@ async def worker_health(db: Database, settings: Settings, now: datetime | None =
             ).all()
     except Exception as exc:
         if settings.uses_redis:
-            return await _check_redis_keys(settings, str(exc))
+            return await _check_redis_keys(settings, str(exc), names)
         return Health(False, f"cannot read worker heartbeats: {exc}")
+    cutoff = now - timedelta(seconds=window)
     alive = [(n, t) for n, t in rows if t >= cutoff]
+    if names is not None:
+        return _own_health(set(names), rows, alive, now, window)
     if alive:
         name, when = alive[0]
         age = (now - when).total_seconds()
@@ -310,12 +424,58 @@ async def worker_health(db: Database, settings: Settings, now: datetime | None =
     return Health(False, "no daemon worker is running (no heartbeat): start batchops-daemon.")
 
 
-async def _check_redis_keys(settings: Settings, why: str) -> Health:
+def _own_health(
+    names: set[str],
+    rows: list[Any],
+    alive: list[Any],
+    now: datetime,
+    window: int,
+) -> Health:
+    """The verdict on this host's daemons `names`; other hosts' only named as not counting."""
+    host = socket.gethostname()
+    others = sorted({n for n, _ in alive if n not in names})
+    elsewhere = ""
+    if others:
+        elsewhere = f"; {len(others)} daemon(s) of other hosts are alive but do not count"
+    if not names:
+        return Health(
+            False,
+            f"no batchops-daemon runs on {host}: start it here (systemctl start "
+            f"batchops-daemon){elsewhere}",
+        )
+    mine = [(n, t) for n, t in alive if n in names]
+    if mine:
+        name, when = mine[0]
+        age = (now - when).total_seconds()
+        return Health(True, f"{len(mine)} daemon(s) of {host} alive; {name} beat {age:.0f} s ago")
+    seen = [(n, t) for n, t in rows if n in names]
+    if seen:
+        name, when = seen[0]
+        age = (now - when).total_seconds()
+        why = f"{name} last beat {age:.0f} s ago (more than {window} s)"
+    else:
+        why = f"{', '.join(sorted(names))} never beat or stopped"
+    return Health(
+        False,
+        f"no daemon of {host} is alive: {why}; restart it (systemctl restart batchops-daemon)"
+        f"{elsewhere}",
+    )
+
+
+async def _check_redis_keys(
+    settings: Settings, why: str, names: Collection[str] | None = None
+) -> Health:
     client = Redis.from_url(
         settings.redis.url, socket_connect_timeout=settings.redis.connect_timeout
     )
     try:
-        keys = [k async for k in client.scan_iter(match=redis_pattern(settings), count=100)]
+        if names is None:
+            keys = [k async for k in client.scan_iter(match=redis_pattern(settings), count=100)]
+        elif names:
+            wanted = [redis_key(settings, n) for n in names]
+            keys = [k for k, v in zip(wanted, await client.mget(wanted), strict=True) if v]
+        else:
+            keys = []
     except Exception as exc:
         return Health(False, f"database unreadable ({why}) and Redis too ({exc})")
     finally:

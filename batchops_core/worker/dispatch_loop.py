@@ -6,7 +6,8 @@ several daemons only the one whose update matched enqueues it, and the determini
 (`firing_job_id`) makes a second enqueue of the same firing a no-op as well. The claim and the
 enqueue share one transaction: if the enqueue fails (Redis down), the claim rolls back and the
 firing is retried on the next pass instead of being lost (a firing enqueued before the failure is
-deduplicated by its job id, or by `run_schedule`'s check for a run of that firing).
+deduplicated by its job id, or by `run_schedule`'s check for a run of that firing). Due-ness is
+judged on the database's clock, read once per pass, never this host's.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from batchops_core.infra import events
-from batchops_core.infra.clock import utcnow
+from batchops_core.infra.clock import db_now
 from batchops_core.infra.db import Database
 from batchops_core.worker import scheduler
 from batchops_core.worker.dispatcher import Dispatcher
@@ -42,11 +43,11 @@ async def dispatch_due(
 
     Firings are claimed in chunks of `CHUNK`, one transaction each: a daemon that loses the race
     waits once on the winner's row locks and then finds every claim taken, instead of walking
-    the same rows in lock-step with it.
+    the same rows in lock-step with it. `now` defaults to the database's clock.
     """
-    now = now or utcnow()
     report = DispatchReport()
     async with db.unit() as session:
+        now = now or await db_now(session)
         due = await scheduler.due_jobs(session, now)
     for start in range(0, len(due), CHUNK):
         won = []

@@ -6,6 +6,11 @@ and sets `<prefix>:worker:<name>` every `heartbeat_seconds`, and bumps `job_runs
 exactly the runs it is executing. Beside them runs the one-second liveness key of `liveness.py`,
 which is what tells a sweeper within seconds that a worker died (the database heartbeat only
 backs it up where liveness cannot tell, e.g. another host without Redis).
+
+Every time written here is the database's clock (`db_now`), read in the beat's own transaction:
+other hosts compare these rows with *their* reading of the same clock, so a host whose clock
+drifts neither looks dead nor makes others look dead. Each beat also measures this host's skew
+and warns while it exceeds `max_clock_skew_seconds`.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import secrets
 import socket
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -23,18 +29,22 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from batchops_core.enums import RunStatus
 from batchops_core.infra import events
-from batchops_core.infra.clock import utcnow
+from batchops_core.infra.clock import SKEW_ADVICE, Skew, db_now, measure_skew
 from batchops_core.infra.config import Settings
 from batchops_core.infra.db import Database
 from batchops_core.models import JobRun, WorkerHeartbeat
-from batchops_core.worker.liveness import LivenessBeat
+from batchops_core.worker.liveness import LivenessBeat, parse_name
 
 log = logging.getLogger(__name__)
 
 
 def worker_name(kind: str = "daemon") -> str:
-    """A name unique to this process: `<kind>@<host>:<pid>`."""
-    return f"{kind}@{socket.gethostname()}:{os.getpid()}"
+    """A name no other process shares: `<kind>@<host>:<pid>:<8 hex>`.
+
+    Host and PID alone repeat: two containers with the same hostname each run their daemon as
+    PID 1 (or 7), and would share one heartbeat row and each other's runs.
+    """
+    return f"{kind}@{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
 def redis_key(settings: Settings, name: str) -> str:
@@ -98,16 +108,22 @@ class Heartbeat:
         self.tracker = tracker or WorkTracker()
         self.embedded = embedded
         self.redis = redis
-        self.started_at = utcnow()
+        self.started_at: datetime | None = None
+        """The database's time of the first beat."""
         self._task: asyncio.Task[None] | None = None
         self.last_beat: datetime | None = None
+        self.skew: Skew | None = None
+        """This host's clock against the database's, measured at the last beat."""
         self.liveness = LivenessBeat(settings, name, self.tracker)
         self._failing = False
 
     async def beat(self) -> None:
         """One beat: the row, the runs in hand, the Redis key, an event; raises on DB errors."""
-        now = utcnow()
         async with self.db.unit() as session:
+            self.skew = await measure_skew(session)
+            now = self.skew.db_time
+            if self.started_at is None:
+                self.started_at = now
             await _upsert(session, self, now)
             uploads, runs = list(self.tracker.uploads), list(self.tracker.runs)
             if uploads or runs:
@@ -127,10 +143,17 @@ class Heartbeat:
             except Exception as exc:  # Redis down: the database row still says we are alive
                 log.debug("could not record the heartbeat in Redis: %s", exc)
         self.last_beat = now
+        self._warn_skew(self.skew)
         await events.publish(
             self.settings,
             events.Event(type="worker.heartbeat", id=self.name, data={"jobs": self.tracker.busy}),
         )
+
+    def _warn_skew(self, skew: Skew) -> None:
+        limit = self.settings.worker.max_clock_skew_seconds
+        if skew.exceeds(limit):
+            host = parse_name(self.name)[0] or socket.gethostname()
+            log.warning("%s (more than %g s): %s", skew.describe(host), limit, SKEW_ADVICE)
 
     def start(self) -> None:
         self.liveness.start()
@@ -185,14 +208,14 @@ def _sentence(exc: BaseException) -> str:
 async def _upsert(session: AsyncSession, beat: Heartbeat, now: datetime) -> None:
     row = await session.get(WorkerHeartbeat, beat.name)
     if row is None:
-        host, _, pid = beat.name.partition("@")[2].rpartition(":")
+        host, pid = parse_name(beat.name)
         session.add(
             WorkerHeartbeat(
                 name=beat.name,
                 host=host or socket.gethostname(),
-                pid=int(pid) if pid.isdigit() else os.getpid(),
+                pid=os.getpid() if pid is None else pid,
                 embedded=beat.embedded,
-                started_at=beat.started_at,
+                started_at=beat.started_at or now,
                 heartbeat_at=now,
                 jobs_running=beat.tracker.busy,
             )
@@ -217,8 +240,9 @@ class WorkerState:
 async def list_workers(
     session: AsyncSession, settings: Settings, now: datetime | None = None
 ) -> list[WorkerState]:
-    """Every worker row, newest heartbeat first, with `alive` judged by `health_interval`."""
-    now = now or utcnow()
+    """Every worker row, newest heartbeat first, with `alive` judged by `health_interval` on the
+    database's clock (or `now`, a reading of it)."""
+    now = now or await db_now(session)
     cutoff = now - timedelta(seconds=settings.worker.health_interval)
     rows = (
         await session.scalars(select(WorkerHeartbeat).order_by(WorkerHeartbeat.heartbeat_at.desc()))
@@ -240,7 +264,7 @@ async def list_workers(
 
 async def prune_dead(session: AsyncSession, settings: Settings, now: datetime | None = None) -> int:
     """Delete worker rows silent for a day; they only clutter the health view."""
-    cutoff = (now or utcnow()) - timedelta(days=1)
+    cutoff = (now or await db_now(session)) - timedelta(days=1)
     result = await session.execute(
         delete(WorkerHeartbeat).where(WorkerHeartbeat.heartbeat_at < cutoff)
     )

@@ -18,6 +18,7 @@ import asyncio
 import json
 import logging
 import os
+import re
 import socket
 import time
 from collections.abc import Iterable
@@ -52,10 +53,16 @@ def redis_client(settings: Settings) -> Redis:
     )
 
 
+_NAME = re.compile(r"[^@]*@(?P<host>.+?):(?P<pid>\d+)(?::[0-9a-f]{8})?")
+
+
 def parse_name(name: str) -> tuple[str, int | None]:
-    """(host, pid) of a worker name `<kind>@<host>:<pid>`; pid None when it has none."""
-    host, _, pid = name.partition("@")[2].rpartition(":")
-    return host, int(pid) if pid.isdigit() else None
+    """(host, pid) of a worker name `<kind>@<host>:<pid>:<instance>` (the instance id is
+    optional: names written before it existed); pid None when it has none."""
+    match = _NAME.fullmatch(name)
+    if match is None:
+        return name.partition("@")[2], None
+    return match["host"], int(match["pid"])
 
 
 def process_alive(pid: int) -> bool:

@@ -4,7 +4,8 @@
 the first firing **after now** with a conditional `UPDATE … WHERE next_run_at = :fired_for`, so
 after downtime a missed firing runs once (not once per missed minute) and, of several daemons,
 only the one whose update matched may enqueue it (`dispatch_loop.py` does both in one
-transaction).
+transaction). "Now" is the database's clock (`db_now`): a daemon whose host runs ahead must not
+fire a schedule early, nor one behind late.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from batchops_core.cron import next_run_after
 from batchops_core.enums import RunStatus
 from batchops_core.errors import ValidationFailed
+from batchops_core.infra.clock import db_now
 from batchops_core.infra.db import Database
 from batchops_core.models import Job
 
@@ -102,10 +104,14 @@ async def record_firing_result(
     )
 
 
-async def claim_due_firings(db: Database, now: datetime) -> list[tuple[DueFiring, str]]:
+async def claim_due_firings(
+    db: Database, now: datetime | None = None
+) -> list[tuple[DueFiring, str]]:
     """Claim every due firing as a daemon would (each in its own transaction), with the
-    schedule's name; a firing another daemon claimed first is left out."""
+    schedule's name; a firing another daemon claimed first is left out. `now` defaults to the
+    database's clock."""
     async with db.unit() as session:
+        now = now or await db_now(session)
         due = await due_jobs(session, now)
     claimed = []
     for firing in due:

@@ -1,7 +1,9 @@
 """`batchops status [--json]`: what the deployment is doing right now, for people and scripts.
 
 Queued, processing and recent uploads; running and recent runs; worker health from the
-per-worker heartbeats; the next schedule firings; the arq queue depth when Redis is configured.
+per-worker heartbeats and the hosts whose daemons are alive; the next schedule firings; the arq
+queue depth when Redis is configured; this host's clock when it drifts from the database's.
+Ages are on the database's clock, the one heartbeats are written on.
 Exit status 0 when at least one worker (daemon or embedded) is alive or nothing waits, 1 when
 uploads wait and no worker is alive (so a monitoring script can alert), 2 usage error.
 """
@@ -101,6 +103,14 @@ def _render(cli: Cli, st: SystemStatus) -> None:
                 ["WORKER", "HEALTH", "KIND", "JOBS", "LAST BEAT"],
             )
         )
+    if st.hosts:
+        cli.print(
+            "Daemons alive on: "
+            + "; ".join(
+                f"{h.host} ({len(h.workers)}, last beat {_span(h.last_beat_seconds)} ago)"
+                for h in st.hosts
+            )
+        )
     if st.next_firings:
         cli.print("\nNext schedule firings:")
         cli.print(
@@ -130,12 +140,15 @@ async def handle_status(args: argparse.Namespace, cli: Cli) -> int:
     if args.json:
         payload = dataclasses.asdict(st)
         payload["workers_alive"] = st.workers_alive
+        payload["clock"]["skewed"] = st.clock.skewed
         cli.print_json(payload)
     else:
         _render(cli, st)
     outage = await redis_outage(db, cli.settings)
     if outage is not None and not args.json:
         cli.error(f"{outage}: uploads wait in the database until it is back.")
+    if st.clock.skewed and not args.json:
+        cli.error(st.clock.sentence())
     waiting = st.uploads_by_status.get(UploadStatus.QUEUED.value, 0)
     if waiting and not st.workers_alive:
         if not args.json:
