@@ -86,10 +86,11 @@ async def _redis_outage(settings: Settings) -> str:
 
 async def check_storage(settings: Settings) -> Check:
     probe = await probe_store(settings)
+    detail = probe.message if probe.url in probe.message else f"{probe.url}: {probe.message}"
     if probe.ok:
-        return Check("storage", Verdict.OK, f"{probe.url}: {probe.message}")
-    hint = f"; {probe.hint}" if probe.hint else ""
-    return Check("storage", Verdict.FAIL, f"{probe.url}: {probe.message}{hint}")
+        return Check("storage", Verdict.OK, detail)
+    hint = f". {probe.hint}" if probe.hint else ""
+    return Check("storage", Verdict.FAIL, f"{detail}{hint}")
 
 
 async def check_campus(settings: Settings) -> list[Check]:
