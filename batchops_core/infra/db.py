@@ -192,6 +192,8 @@ def open_database(settings: Settings, url: str | None = None) -> Database:
         kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
     elif backend == "postgresql":
         kwargs["pool_pre_ping"] = True
+        kwargs["pool_size"] = settings.database.pool_size
+        kwargs["max_overflow"] = settings.database.max_overflow
         kwargs["connect_args"] = {"timeout": settings.database.connect_timeout}
     engine = create_async_engine(parsed, **kwargs)
     if backend == "sqlite":

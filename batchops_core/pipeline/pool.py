@@ -86,7 +86,10 @@ def _context() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("spawn")
 
 
-def default_size() -> int:
+def default_size(stage_processes: int = 0) -> int:
+    """`[pipeline] stage_processes` when set; else one process per core, at least 2, at most 4."""
+    if stage_processes > 0:
+        return stage_processes
     return max(2, min(4, os.cpu_count() or 2))
 
 
@@ -325,6 +328,21 @@ def _background(fn: Callable[..., T], *args: Any) -> Future[T]:
 _lock = threading.Lock()
 _pool: ProcessPool | None = None
 _pool_pid: int | None = None
+_stage_processes = 0
+
+
+def configure_pool(stage_processes: int) -> None:
+    """Size this process's pool from `[pipeline] stage_processes` (0 = `default_size()`).
+
+    Called where a worker gets its settings, before the first stage runs; a pool that already
+    exists takes the new size as its limit (it grows on demand; surplus processes stay until
+    they end).
+    """
+    global _stage_processes
+    with _lock:
+        _stage_processes = stage_processes
+        if _pool is not None and _pool_pid == os.getpid():
+            _pool.size = default_size(stage_processes)
 
 
 def get_pool(max_workers: int | None = None) -> ProcessPool:
@@ -332,7 +350,7 @@ def get_pool(max_workers: int | None = None) -> ProcessPool:
     global _pool, _pool_pid
     with _lock:
         if _pool is None or _pool_pid != os.getpid():
-            _pool = ProcessPool(max_workers)
+            _pool = ProcessPool(max_workers or default_size(_stage_processes))
             _pool_pid = os.getpid()
         return _pool
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from batchops_core.infra.config import Settings
 from batchops_core.infra.db import Database
+from batchops_core.pipeline.pool import configure_pool
 from batchops_core.worker.heartbeat import WorkTracker
 
 if TYPE_CHECKING:
@@ -30,6 +31,11 @@ class TaskContext:
     """Batches run rows of concurrent automation tasks; None writes each run on its own."""
     job_try: int = 1
     arq_job_id: str | None = None
+
+    def __post_init__(self) -> None:
+        # Every worker (daemon, --once, the TUI's embedded one) builds its context from its
+        # settings before running a stage: the one place `stage_processes` can take effect.
+        configure_pool(self.settings.pipeline.stage_processes)
 
     @property
     def final_try(self) -> bool:
