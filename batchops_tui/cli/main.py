@@ -71,6 +71,7 @@ COMMAND_GROUPS: list[Command] = [
     Command("runs", "runs", "run history, stages, rerun, cancel", ("run",)),
     Command("incidents", "incidents", "incident queue and RCA actions", ("incident",)),
     Command("reports", "reports", "published reports: export, send, process again", ("report",)),
+    Command("restore", "restore", "restore a backup's database and stored files"),
     Command("completion", "completion", "print a shell completion script (bash or zsh)"),
 ]
 

@@ -6,7 +6,6 @@ import csv
 import http.server
 import io
 import json
-import sqlite3
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
@@ -147,41 +146,27 @@ async def test_fetch_url_creates_an_upload(
         await ctx.dispatcher.close()  # type: ignore[union-attr]
 
 
-async def test_backup_copies_database_and_manifest_with_rotation(
+async def test_backup_writes_snapshot_and_stored_files_with_rotation(
     db: Database, db_settings: Settings
 ) -> None:
-    stored = db_settings.storage_path / "uploads" / "7" / "marks.csv"
-    stored.parent.mkdir(parents=True)
-    stored.write_text("a,b\n1,2\n")
+    """The nightly task through the automation frame; tests/backup covers restores."""
+    from batchops_core.storage import open_store
+
+    await open_store(db_settings).put_bytes("uploads/7/marks.csv", b"a,b\n1,2\n")
+    async with db.unit() as session:
+        session.add(
+            Upload(filename="marks.csv", sha256="0" * 64, stored_path="uploads/7/marks.csv")
+        )
     ctx = TaskContext(db=db, settings=db_settings, worker="test@host:1")
     results = [await run_automation(ctx, "run_daily_backup", (), {"keep": 2}) for _ in range(3)]
     assert [r["status"] for r in results] == ["succeeded"] * 3
-    backups = sorted((db_settings.data_path / "backups").iterdir())
-    assert [b.name for b in backups] == [Path(r["path"]).name for r in results[1:]]
+    backups = sorted((db_settings.data_path / "backups").glob("backup-*"))
+    assert [b.name for b in backups] == [r["name"] for r in results[1:]]
     manifest = json.loads((backups[-1] / "manifest.json").read_text())
-    assert {k: manifest["files"][0][k] for k in ("path", "size")} == {
-        "path": "uploads/7/marks.csv",
-        "size": 8,
-    }
-    dump = backups[-1] / manifest["database"]["file"]
-    assert dump.stat().st_size == manifest["database"]["size"] > 0
-    if db.is_sqlite:
-        with sqlite3.connect(dump) as copy:
-            assert copy.execute("SELECT count(*) FROM departments").fetchone()[0] == 5
-    else:
-        assert dump.read_bytes()[:5] == b"PGDMP"
-
-
-@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
-async def test_backup_without_pg_dump_fails_clearly(
-    db: Database, db_settings: Settings, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Only PostgreSQL needs an external tool (SQLite uses its online backup API)."""
-    monkeypatch.setenv("PATH", "/nonexistent")
-    ctx = TaskContext(db=db, settings=db_settings, worker="test@host:1")
-    result = await run_automation(ctx, "run_daily_backup", (), {})
-    assert result["status"] == "failed" and "pg_dump is not installed" in result["message"]
-    assert not any((db_settings.data_path / "backups").iterdir()), "no partial backup is left"
+    assert [(o["key"], o["size"]) for o in manifest["objects"]] == [("uploads/7/marks.csv", 8)]
+    assert (backups[-1] / "objects" / "uploads/7/marks.csv").read_bytes() == b"a,b\n1,2\n"
+    departments = next(t for t in manifest["tables"] if t["name"] == "departments")
+    assert departments["rows"] == 5 and (backups[-1] / departments["key"]).is_file()
 
 
 async def test_purge_deletes_old_rows_and_files_together(
