@@ -10,7 +10,6 @@ update live: every `source.*` and `upload.*` event reloads what is shown.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
@@ -396,7 +395,7 @@ class SourcesScreen(BaseScreen):
         from batchops_core.infra.clock import utcnow
         from batchops_core.sources.records import query_records
 
-        folder = Path(self.bo.settings.data_dir) / "exports"
+        folder = self.bo.settings.export_path
         folder.mkdir(parents=True, exist_ok=True)
         target = folder / f"records-{utcnow():%Y%m%dT%H%M%S}.csv"
         filters, after, count = self._filters(), None, 0

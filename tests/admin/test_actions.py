@@ -146,7 +146,7 @@ async def test_process_again_with_another_plan_forces_a_duplicate(
     assert outcome.succeeded, outcome.error_message
     row = await _upload(db, again.id)
     assert row.process_config == plan and row.summary and row.summary.get("output") == "summary"
-    assert not list((db_settings.storage_path / "uploads" / ".incoming").iterdir())
+    assert not list((db_settings.scratch_path / "again").iterdir()), "its scratch copy is gone"
 
 
 async def test_process_again_refuses_unfinished_work(
@@ -200,7 +200,7 @@ async def test_send_a_report_to_the_department_and_its_staff(
             csv_part = next(
                 p for p in message.message.iter_attachments() if p.get_filename().endswith("csv")
             )
-            report = Path((await _upload(db, info.id)).report_csv or "")
+            report = db_settings.storage_path / ((await _upload(db, info.id)).report_csv or "")
             assert csv_part.get_payload(decode=True) == report.read_bytes()
             assert set(message.recipients) == set(sent.recipients)
             with pytest.raises(ValidationFailed, match="not a valid email"):

@@ -3,6 +3,7 @@ process again, Runs cancel, Reports send to and process again, Schedules delete.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +26,14 @@ SIZE = (80, 24)
 
 async def _store_file(db: Database, upload_id: int, tmp_path: Path) -> None:
     """The seeded uploads have no stored file; give one a real one to process again."""
-    path = tmp_path / "stored" / "grades.csv"
+    key = f"uploads/seeded-{upload_id}/grades.csv"
+    path = db.settings.storage_path / key
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("student_id,class,score\nS1,9A,50\nS2,9B,70\n", encoding="utf-8")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
     async with db.unit() as uow:
         await uow.execute(
-            update(Upload).where(Upload.id == upload_id).values(stored_path=str(path))
+            update(Upload).where(Upload.id == upload_id).values(stored_path=key, sha256=digest)
         )
 
 

@@ -112,15 +112,17 @@ async def test_external_database_to_register(
             uow, actor=users[Role.MODERATOR].actor, date_from="2026-11-01", date_to="2026-11-30"
         )
     outcome = await jobs.attendance_register(run, month="2026-11")
-    csv_path = db_settings.data_path / "exports" / "attendance" / "register-2026-11.csv"
-    assert outcome.rows == 2 and str(csv_path) in outcome.data["files"]
+    assert outcome.data["files"] == [
+        "attendance/register-2026-11.csv",
+        "attendance/register-2026-11.pdf",
+    ]
+    csv_path = db_settings.storage_path / "attendance" / "register-2026-11.csv"
+    assert outcome.rows == 2
     with csv_path.open() as fh:
         reg = {r["code"]: r for r in csv.DictReader(fh)}
     assert reg["E001"]["P"] == "20" and reg["E001"]["PH"] == "1" and reg["E001"]["A"] == "0"
     assert reg["E002"]["A"] == "2" and reg["E002"]["7"] == "WO" and reg["E002"]["20"] == "PH"
-    assert (
-        (db_settings.data_path / "exports" / "attendance" / "register-2026-11.pdf").stat().st_size
-    )
+    assert (db_settings.storage_path / "attendance" / "register-2026-11.pdf").stat().st_size
 
 
 async def test_process_and_absentee_bodies(

@@ -36,7 +36,7 @@ async def _semicolon_upload(db: Database, settings: Settings) -> int:
         folder = settings.storage_path / "uploads" / str(upload.id)
         folder.mkdir(parents=True)
         (folder / "grades.csv").write_text(text, encoding="utf-8")
-        upload.stored_path = str(folder / "grades.csv")
+        upload.stored_path = f"uploads/{upload.id}/grades.csv"
         return upload.id
 
 

@@ -50,7 +50,10 @@ def test_upload_processes_in_process_and_reports_json(
         "error_message",
     }
     assert (row["status"], row["rows_in"], row["error_code"]) == ("published", 20, None)
-    assert Path(str(row["report_csv"])).is_file() and Path(str(row["report_pdf"])).is_file()
+    storage = env.parent / "data" / "storage"
+    assert str(row["report_csv"]).startswith("exports/"), "reports are named by storage key"
+    assert (storage / str(row["report_csv"])).is_file()
+    assert (storage / str(row["report_pdf"])).is_file()
 
 
 def test_failures_and_refusals_exit_1(env: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -202,7 +203,32 @@ async def test_failed_upload_resumes_from_a_stage(
     assert resumed.succeeded and resumed.attempt == 2
     steps = await steps_of(db, resumed.run_id or 0)
     assert [s.status for s in steps[:2]] == [StepStatus.SKIPPED, StepStatus.SKIPPED]
-    assert "9A" in Path(resumed.report_csv or "").read_text(encoding="utf-8")
+    assert "9A" in (db_settings.storage_path / (resumed.report_csv or "")).read_text("utf-8")
+
+
+async def test_a_resume_on_a_host_without_the_earlier_results_starts_again(
+    db: Database, db_settings: Settings, user: Any, tmp_path: Path
+) -> None:
+    """Another host has none of this host's scratch: it reads the upload from storage and runs
+    every stage instead of failing on missing work files."""
+    plan = {"group_by": "klass"}
+    info = await intake_file(
+        db, db_settings, user, put(tmp_path, "g.csv", GRADEBOOK), plan_config=plan
+    )
+    assert not (await run_upload(db, db_settings, info.id, worker="host-a")).succeeded
+    shutil.rmtree(db_settings.scratch_path)
+    async with db.unit() as session:
+        await session.execute(
+            update(Upload)
+            .where(Upload.id == info.id)
+            .values(process_config={"group_by": "class"}, status=UploadStatus.QUEUED)
+        )
+    resumed = await run_upload(
+        db, db_settings, info.id, worker="host-b", from_stage=Stage.TRANSFORM
+    )
+    assert resumed.succeeded
+    steps = await steps_of(db, resumed.run_id or 0)
+    assert all(s.status == StepStatus.SUCCEEDED for s in steps), "every stage ran again"
 
 
 async def test_duplicate_of_a_published_file_from_the_same_source(

@@ -70,9 +70,11 @@ async def seed_users(db: Database, settings: Settings) -> dict[Role, UserInfo]:
     return made
 
 
-def _write_reports(folder: Path, upload_id: int) -> tuple[str, str]:
+def _write_reports(storage: Path, upload_id: int) -> tuple[str, str]:
+    """Report files in the local store; returns their storage keys."""
     from fpdf import FPDF
 
+    folder = storage / "exports" / str(upload_id)
     folder.mkdir(parents=True, exist_ok=True)
     csv_path = folder / f"upload-{upload_id}.csv"
     csv_path.write_text(
@@ -88,12 +90,15 @@ def _write_reports(folder: Path, upload_id: int) -> tuple[str, str]:
     pdf.ln()
     pdf.cell(text="Mean score 54.5, 8 rows published")
     pdf.output(str(pdf_path))
-    return str(csv_path), str(pdf_path)
+    return (
+        csv_path.relative_to(storage).as_posix(),
+        pdf_path.relative_to(storage).as_posix(),
+    )
 
 
 async def seed_activity(db: Database, settings: Settings, users: dict[Role, UserInfo]) -> None:
     """Uploads, runs with steps, incidents with timeline and ticket, heartbeats, fixed times."""
-    exports = settings.storage_path / "exports"
+    storage = settings.storage_path
     async with db.unit() as session:
         dept = (
             await session.execute(select(Department.id, Department.name).order_by(Department.id))
@@ -123,7 +128,7 @@ async def seed_activity(db: Database, settings: Settings, users: dict[Role, User
             ][i - 1]
             report_csv = report_pdf = None
             if status in (UploadStatus.PUBLISHED, UploadStatus.PARTIAL):
-                report_csv, report_pdf = _write_reports(exports, i)
+                report_csv, report_pdf = _write_reports(storage, i)
             uploads.append(
                 {
                     "id": i,

@@ -200,14 +200,16 @@ async def test_toast_titles_are_words(make_app, tui_db) -> None:
 async def test_report_summary_reads_as_text_and_fixlist_previews_and_exports(
     make_app, tui_db, tmp_path
 ) -> None:
-    fixlist = tmp_path / "grades_fixlist.csv"
+    key = "exports/1/grades_fixlist.csv"
+    fixlist = tui_db.settings.storage_path / key
+    fixlist.parent.mkdir(parents=True, exist_ok=True)
     fixlist.write_text("row,column,problem,value\n3,score,not a number,abc\n", encoding="utf-8")
     async with tui_db.unit() as session:
         await session.execute(
             update(Upload)
             .where(Upload.id == 1)
             .values(
-                fixlist_csv=str(fixlist),
+                fixlist_csv=key,
                 summary={"rows": 8, "columns": {"score": {"type": "number", "missing": 0}}},
             )
         )

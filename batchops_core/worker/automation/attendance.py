@@ -19,6 +19,8 @@ from zoneinfo import ZoneInfo
 from batchops_core.attendance import days, notify, register
 from batchops_core.enums import RunStatus
 from batchops_core.permissions import SYSTEM
+from batchops_core.services.uploads import stored_name
+from batchops_core.storage import open_store
 from batchops_core.worker.automation.frame import AutomationFailed, AutomationRun, Outcome
 from batchops_core.worker.automation.registry import ArgSpec, automation
 
@@ -94,20 +96,22 @@ async def attendance_absentees(
 async def attendance_register(
     run: AutomationRun, month: str | None = None, department: str | None = None, tz: str = "UTC"
 ) -> Outcome:
-    """The register of `month` (default: last month) as CSV and PDF under
-    `<data>/exports/attendance/`."""
+    """The register of `month` (default: last month) as CSV and PDF, stored under the keys
+    `attendance/register-<month>[-<department>].<csv|pdf>` (read from any host)."""
     last_month = local_today(tz).replace(day=1) - timedelta(days=1)
     when = register.parse_month(month) if month else last_month
     async with run.ctx.db.unit() as uow:
         reg = await register.month_register(uow, actor=SYSTEM, month=when, department=department)
-    folder = run.ctx.settings.data_path / "exports" / "attendance"
+    settings = run.ctx.settings
+    folder = settings.scratch_path / "attendance" / str(run.run_id)
     stem = f"register-{reg.month:%Y-%m}" + (f"-{department}" if department else "")
     written = []
     for fmt in register.FORMATS:
-        path = folder / f"{stem}.{fmt}"
+        path = folder / stored_name(f"{stem}.{fmt}")
         await asyncio.to_thread(register.write_register, reg, path, fmt)
-        written.append(str(path))
-        run.info(f"wrote {path}")
+        stored = await open_store(settings).put_file(f"attendance/{path.name}", path, move=True)
+        written.append(stored.key)
+        run.info(f"stored {stored.key} ({stored.size:,} bytes)")
     return _outcome(
         f"register {reg.month:%Y-%m}: {len(reg.rows)} employees, CSV and PDF written.",
         rows=len(reg.rows),
