@@ -73,7 +73,7 @@ async def list_backups(store: ObjectStore) -> Listing:
     names: set[str] = set()
     complete: set[str] = set()
     try:
-        async for info in store.list(PREFIX):
+        async for info in store.list():  # S3 prefixes match whole path segments, not "backup-"
             name, _, rest = info.key.partition("/")
             if stamp_of(name) is None:
                 continue

@@ -196,6 +196,23 @@ async def _fetch_tables(ref: BackupRef, manifest: Manifest, scratch: Path) -> di
     return files
 
 
+_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
+
+
+def _async_url(url: str) -> str:
+    """`--into` with the async driver BatchOps runs on (`postgresql://…` is accepted as is)."""
+    scheme, sep, rest = url.partition("://")
+    scheme = {"postgres": "postgresql"}.get(scheme, scheme)
+    if sep and scheme in _DRIVERS:
+        return f"{_DRIVERS[scheme]}://{rest}"
+    if sep and scheme in _DRIVERS.values():
+        return url
+    raise BackupError(
+        f"--into {url!r} is not a database URL BatchOps can use: sqlite:////absolute/file.db "
+        "or postgresql://user@host:5432/name."
+    )
+
+
 async def restore_backup(
     settings: Settings, backup: str, *, actor: Actor, into: str | None = None, force: bool = False
 ) -> RestoreReport:
@@ -208,7 +225,7 @@ async def restore_backup(
             f"{manifest.name} has schema {manifest.revision}, which this BatchOps does not know: "
             "it was written by a newer version. Restore it with that version."
         )
-    db = open_database(settings, into)
+    db = open_database(settings, _async_url(into) if into else None)
     scratch = settings.scratch_path / f"restore-{uuid.uuid4().hex}"
     try:
         await db.check()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 
 from batchops_core.backup.restore import RestoreReport, catalogue, restore_backup
-from batchops_tui.cli.common import EXIT_OK, Cli, shell_operator, table
+from batchops_tui.cli.common import EXIT_OK, EXIT_USAGE, Cli, shell_operator, table
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -47,7 +47,7 @@ async def restore_command(args: argparse.Namespace, cli: Cli) -> int:
         return await _list(args, cli)
     if not args.backup:
         cli.error("say which backup to restore: batchops restore BACKUP (see --list).")
-        return 2
+        return EXIT_USAGE
     report = await restore_backup(
         cli.settings, args.backup, actor=shell_operator(), into=args.into, force=args.force
     )
