@@ -104,7 +104,7 @@ async def _inspect_target(db: Database) -> _Target:
 
 
 def _refusal(db: Database, target: _Target) -> str:
-    held = " and ".join(f"{n} {t}" for t, n in target.live_rows.items() if n)
+    held = " and ".join(f"{n} {t if n != 1 else t[:-1]}" for t, n in target.live_rows.items() if n)
     return (
         f"the database {db.display_url} already holds data ({held}); restoring would replace "
         "it. Restore into another database with --into URL, or add --force to empty this one "
