@@ -14,12 +14,13 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+if TYPE_CHECKING:  # the TUI imports this module before its sign-in screen: keep it light
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-_SQLITE_NOW = text("SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')")
-_POSTGRES_NOW = text("SELECT clock_timestamp()")
+_SQLITE_NOW = "SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')"
+_POSTGRES_NOW = "SELECT clock_timestamp()"
 
 
 def utcnow() -> datetime:
@@ -33,11 +34,14 @@ async def db_now(session: AsyncSession | AsyncConnection) -> datetime:
     PostgreSQL's `clock_timestamp()` (not `now()`, which stands still for a transaction);
     SQLite's `'now'` is UTC text with milliseconds.
     """
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import AsyncSession
+
     conn = await session.connection() if isinstance(session, AsyncSession) else session
     if conn.dialect.name == "sqlite":
-        raw = (await conn.execute(_SQLITE_NOW)).scalar_one()
+        raw = (await conn.execute(text(_SQLITE_NOW))).scalar_one()
         return datetime.fromisoformat(str(raw)).replace(tzinfo=UTC)
-    value = (await conn.execute(_POSTGRES_NOW)).scalar_one()
+    value = (await conn.execute(text(_POSTGRES_NOW))).scalar_one()
     return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
 
 
@@ -68,6 +72,8 @@ SKEW_ADVICE = (
 async def measure_skew(session: AsyncSession | AsyncConnection) -> Skew:
     """Host clock minus database clock over one round trip, the host's reading taken at its
     midpoint (half the round trip after the request left), so network delay is not skew."""
+    from sqlalchemy.ext.asyncio import AsyncSession
+
     conn = await session.connection() if isinstance(session, AsyncSession) else session
     started = time.monotonic()
     host_before = utcnow()
