@@ -6,6 +6,7 @@ import csv
 import http.server
 import io
 import json
+import os
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
@@ -58,9 +59,8 @@ async def test_ingest_department_writes_new_records_once(
             dept = await session.scalar(select(Department).where(Department.name == "Library"))
             assert upload is not None and dept is not None
             assert upload.status is UploadStatus.QUEUED and upload.department_id == dept.id
-            stored = Path(upload.stored_path)
-            assert stored.parent.name == str(upload.id)
-            assert stored.parent.parent == redis_settings.storage_path / "uploads"
+            assert upload.stored_path.startswith("uploads/"), "a storage key"
+            stored = redis_settings.storage_path / upload.stored_path
             rows = list(csv.DictReader(io.StringIO(stored.read_text())))
             assert len(rows) == 40 and rows[0]["student_id"] == "S01000"
             assert upload.size_bytes == stored.stat().st_size
@@ -135,7 +135,8 @@ async def test_fetch_url_creates_an_upload(
         async with db.unit() as session:
             upload = await session.get(Upload, done["upload_id"])
             assert upload is not None and upload.filename == "fees.csv"
-            assert Path(upload.stored_path).read_text().startswith("student_id,amount")
+            stored = redis_settings.storage_path / upload.stored_path
+            assert stored.read_text().startswith("student_id,amount")
             assert upload.source == "Fees"
         assert await _queued_jobs(ctx) == 1
 
@@ -184,8 +185,10 @@ async def test_purge_deletes_old_rows_and_files_together(
         )
         session.add_all([stale, fresh, waiting])
         await session.flush()
-        report = storage / "exports" / f"{stale.id}-report.csv"
-        stale.report_csv = str(report)
+        report = storage / "exports" / str(stale.id) / "old_report.csv"
+        stale.report_csv = f"exports/{stale.id}/old_report.csv"
+        for upload in (stale, fresh, waiting):
+            upload.stored_path = f"uploads/{upload.id}/f.csv"
         session.add(
             JobRun(kind=RunKind.AUTOMATION, task="noop", status=RunStatus.SUCCEEDED, created_at=old)
         )
@@ -206,17 +209,26 @@ async def test_purge_deletes_old_rows_and_files_together(
         (storage / "uploads" / str(upload_id) / "f.csv").write_text("x\n")
     report.parent.mkdir(parents=True)
     report.write_text("r\n")
+    orphan = storage / "exports" / "999" / "left_by_a_crash.csv"
+    orphan.parent.mkdir(parents=True)
+    orphan.write_text("o\n")
+    young_orphan = storage / "uploads" / "in-flight" / "intake.csv"
+    young_orphan.parent.mkdir(parents=True)
+    young_orphan.write_text("i\n")
+    two_days_ago = (utcnow() - timedelta(days=2)).timestamp()
+    os.utime(orphan, (two_days_ago, two_days_ago))
 
     ctx = TaskContext(db=db, settings=db_settings, worker="test@host:1")
     result = await run_automation(ctx, "purge_old_records", (), {})
 
     assert result["status"] == "succeeded"
     assert (result["uploads"], result["files"], result["runs"], result["incidents"]) == (1, 2, 1, 1)
+    assert result["orphans"] == 1 and not orphan.exists(), "an old object nobody names is swept"
+    assert young_orphan.exists(), "an object younger than a day may be an intake in flight"
     assert not (storage / "uploads" / str(ids[0])).exists() and not report.exists()
     assert (storage / "uploads" / str(ids[1])).exists() and (
         storage / "uploads" / str(ids[2])
     ).exists()
-    assert not (storage / ".trash").exists() or not any((storage / ".trash").iterdir())
     async with db.unit() as session:
         left = set(await session.scalars(select(Upload.id)))
         assert left == {ids[1], ids[2]}, "unfinished and recent uploads stay"

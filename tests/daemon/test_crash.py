@@ -89,9 +89,10 @@ async def _crash_and_recover(
         (RunStatus.SUCCEEDED, None),
     ], second.output()
     assert runs[0].worker != runs[1].worker
-    assert upload.report_csv and Path(upload.report_csv).is_file()
-    assert upload.report_pdf and Path(upload.report_pdf).is_file()
-    reports = sorted(p.name for p in Path(upload.report_csv).parent.iterdir())
+    storage = settings.storage_path
+    assert upload.report_csv and (storage / upload.report_csv).is_file()
+    assert upload.report_pdf and (storage / upload.report_pdf).is_file()
+    reports = sorted(p.name for p in (storage / upload.report_csv).parent.iterdir())
     assert len([n for n in reports if n.endswith(".pdf")]) == 1, reports
     second.signal(signal.SIGTERM)
     assert second.wait(timeout=30) == 0, second.output()
