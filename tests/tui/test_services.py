@@ -66,9 +66,11 @@ async def test_reports_listing_preview_and_export(db, db_settings, users, tmp_pa
         detail = await reports.get_report(session, actor=actor, upload_id=4)
         with pytest.raises(NotFound):
             await reports.get_report(session, actor=actor, upload_id=3)  # failed: no report
-    header, rows = reports.csv_head(reports.report_path(detail, reports.ReportFormat.CSV), rows=3)
+    csv_file = await reports.report_file(db_settings, detail, reports.ReportFormat.CSV)
+    header, rows = reports.csv_head(csv_file, rows=3)
     assert header == ["student_id", "name", "score"] and len(rows) == 3
-    assert "upload 4" in reports.pdf_text(reports.report_path(detail, reports.ReportFormat.PDF))
+    pdf_file = await reports.report_file(db_settings, detail, reports.ReportFormat.PDF)
+    assert "upload 4" in reports.pdf_text(pdf_file)
     # Exports go only into the export folder (tests/accounts/test_exports_and_search.py).
     exporting = open_database(
         dataclasses.replace(db_settings, export_dir=str(tmp_path / "exports"))
