@@ -23,6 +23,16 @@ _SQLITE_NOW = "SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')"
 _POSTGRES_NOW = "SELECT clock_timestamp()"
 
 
+_offset_seconds = 0.0
+"""Host minus database, as last measured in this process (each heartbeat measures it)."""
+
+
+def shared_now() -> datetime:
+    """The database's clock without a round trip: this host's clock corrected by the skew last
+    measured. For times other hosts compare that are written in batches (a run's start)."""
+    return utcnow() - timedelta(seconds=_offset_seconds)
+
+
 def utcnow() -> datetime:
     """This host's clock: for what no other host compares."""
     return datetime.now(UTC)
@@ -80,4 +90,7 @@ async def measure_skew(session: AsyncSession | AsyncConnection) -> Skew:
     db_time = await db_now(conn)
     round_trip = time.monotonic() - started
     host_mid = host_before + timedelta(seconds=round_trip / 2)
-    return Skew((host_mid - db_time).total_seconds(), round_trip, db_time)
+    skew = Skew((host_mid - db_time).total_seconds(), round_trip, db_time)
+    global _offset_seconds
+    _offset_seconds = skew.seconds
+    return skew

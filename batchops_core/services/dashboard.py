@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from batchops_core.cron import next_run_after
 from batchops_core.enums import IncidentStatus, Role, RunStatus, Severity, UploadStatus
 from batchops_core.errors import ValidationFailed
-from batchops_core.infra.clock import utcnow
+from batchops_core.infra.clock import db_now
 from batchops_core.infra.config import Settings
 from batchops_core.models import Incident, Job, JobRun, Upload, User, WorkerHeartbeat
 from batchops_core.permissions import Action, Actor, require
@@ -308,7 +308,7 @@ async def get_dashboard(
 ) -> Dashboard:
     """Every Home figure in one call; any signed-in role may read it."""
     require(actor, Action.VIEW_RUNS)
-    now = now or utcnow()
+    now = now or await db_now(session)  # worker health compares heartbeats in database time
     today, week, rate, processed = await _upload_figures(session, now, settings.timezone)
     by_severity, mtta, mttr = await _incident_figures(session, now)
     return Dashboard(

@@ -15,7 +15,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from batchops_core.infra.clock import utcnow
+from batchops_core.infra.clock import shared_now
 from batchops_core.sources.models import JobStatus, SourceJob
 
 PROCESSOR_VERSION = "sources-1"
@@ -88,7 +88,7 @@ async def finish(
     error: str | None = None,
     **values: Any,
 ) -> None:
-    now = utcnow()
+    now = shared_now()
     done = status in (JobStatus.SUCCEEDED, JobStatus.FAILED)
     await session.execute(
         update(SourceJob)

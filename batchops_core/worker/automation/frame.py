@@ -25,7 +25,7 @@ from batchops_core.errors import BatchOpsError
 from batchops_core.incidents import FailureInfo, record_task_failure, resolve_task_incidents
 from batchops_core.infra import events
 from batchops_core.infra.batching import MicroBatch
-from batchops_core.infra.clock import utcnow
+from batchops_core.infra.clock import shared_now, utcnow
 from batchops_core.infra.db import Database
 from batchops_core.infra.mail import MailError, send_mail
 from batchops_core.models import Incident, Job, JobRun, User
@@ -274,7 +274,7 @@ async def _start_run(
     scheduled_for: datetime | None,
     lateness: float | None,
 ) -> int:
-    now = utcnow()
+    now = shared_now()
     book = ctx.runbook or RunBook(ctx.db, keep=False)
     started = book.starts.submit_nowait(
         {
