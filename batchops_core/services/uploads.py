@@ -316,7 +316,7 @@ async def intake_file(
 
 
 async def stage_file(settings: Settings, path: Path, name: str | None = None) -> StagedFile:
-    """Check the path and the size, then copy the file into storage's incoming area, hashing."""
+    """Check the path and the size, then put the file in storage under a fresh key, hashing."""
     shown = check_name(Path(name) if name else path)
     source_path = path.expanduser()
     if source_path.is_symlink() or not source_path.is_file():

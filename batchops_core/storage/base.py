@@ -145,6 +145,11 @@ class ObjectStore(abc.ABC):
         finally:
             await self.delete(key)
 
+    async def sweep_staging(self, older_than: datetime) -> int:
+        """Remove temporary files of puts a crash interrupted (the local backend's only: an S3
+        put is one request, or a multipart upload the bucket's lifecycle rule aborts)."""
+        return 0
+
     async def close(self) -> None:
         return None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import shutil
@@ -129,6 +130,16 @@ class LocalStore(ObjectStore):
             except OSError:
                 break
         return True
+
+    async def sweep_staging(self, older_than: datetime) -> int:
+        folder = self.root / STAGING
+        removed = 0
+        for path in folder.glob("*.part") if folder.is_dir() else ():
+            with contextlib.suppress(FileNotFoundError):
+                if datetime.fromtimestamp(path.stat().st_mtime, UTC) < older_than:
+                    path.unlink()
+                    removed += 1
+        return removed
 
     async def list(self, prefix: str = "") -> AsyncIterator[ObjectInfo]:
         base = self.root

@@ -215,15 +215,20 @@ async def test_purge_deletes_old_rows_and_files_together(
     young_orphan = storage / "uploads" / "in-flight" / "intake.csv"
     young_orphan.parent.mkdir(parents=True)
     young_orphan.write_text("i\n")
+    staged = storage / ".staging" / "interrupted.part"
+    staged.parent.mkdir(parents=True, exist_ok=True)
+    staged.write_text("half")
     two_days_ago = (utcnow() - timedelta(days=2)).timestamp()
-    os.utime(orphan, (two_days_ago, two_days_ago))
+    for old_file in (orphan, staged):
+        os.utime(old_file, (two_days_ago, two_days_ago))
 
     ctx = TaskContext(db=db, settings=db_settings, worker="test@host:1")
     result = await run_automation(ctx, "purge_old_records", (), {})
 
     assert result["status"] == "succeeded"
     assert (result["uploads"], result["files"], result["runs"], result["incidents"]) == (1, 2, 1, 1)
-    assert result["orphans"] == 1 and not orphan.exists(), "an old object nobody names is swept"
+    assert result["orphans"] == 2 and not orphan.exists(), "an old object nobody names is swept"
+    assert not staged.exists(), "so is a put a crash interrupted"
     assert young_orphan.exists(), "an object younger than a day may be an intake in flight"
     assert not (storage / "uploads" / str(ids[0])).exists() and not report.exists()
     assert (storage / "uploads" / str(ids[1])).exists() and (

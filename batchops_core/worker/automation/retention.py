@@ -66,7 +66,7 @@ async def sweep_orphans(run: AutomationRun, store: ObjectStore, now: datetime) -
         async for info in store.list(prefix):
             if info.key not in named and info.modified < now - ORPHAN_GRACE:
                 removed += await store.delete(info.key)
-    return removed
+    return removed + await store.sweep_staging(now - ORPHAN_GRACE)
 
 
 @automation(
