@@ -42,8 +42,9 @@ async def migrate_command(args: argparse.Namespace, cli: Cli) -> int:
 
 
 async def init_command(args: argparse.Namespace, cli: Cli) -> int:
-    for folder in ("uploads", "exports", "work", "backups"):
-        (cli.settings.storage_path / folder).mkdir(parents=True, exist_ok=True)
+    if not cli.settings.storage.url:  # the embedded default: a local store in the data directory
+        for folder in ("uploads", "exports"):
+            (cli.settings.storage_path / folder).mkdir(parents=True, exist_ok=True)
     status = await migrate_command(args, cli)
     if args.demo:
         db = await cli.database()
