@@ -5,17 +5,31 @@ under a stage (calamine aborting on an allocation, the kernel's out-of-memory ki
 `RLIMIT_AS` cap, a segfault in a C extension, an operator's `kill -9`) becomes a `StageError`
 with code PARSE_CRASHED and a sentence, so the upload fails as a *data* incident through the
 normal path — never as a transient error retried into the next crash, and never for others.
+
+`run_stages_isolated` runs several stages of a small upload in one call of its process; its
+death is then pinned on the stage the process was in, after the stages it finished (read back from
+the progress file `stages.run_stages` keeps), so the upload fails exactly as it would stage by
+stage.
 """
 
 from __future__ import annotations
 
 import signal
+from collections.abc import Sequence
 
 from batchops_core.enums import Stage
 from batchops_core.pipeline.errors import StageError
 from batchops_core.pipeline.limits import PARSE_CRASHED, ParseLimits
 from batchops_core.pipeline.pool import WorkerDied, run_in_pool
-from batchops_core.pipeline.stages import StageContext, StageOutcome, run_stage
+from batchops_core.pipeline.stages import (
+    PROGRESS,
+    StageContext,
+    StageOutcome,
+    StagesResult,
+    read_progress,
+    run_stage,
+    run_stages,
+)
 
 _CAUSES = {
     signal.SIGKILL: "was killed (SIGKILL: the kernel's out-of-memory killer or an operator)",
@@ -51,3 +65,27 @@ async def run_stage_isolated(stage: Stage, ctx: StageContext, limits: ParseLimit
         )
     except WorkerDied as died:
         raise crash_error(stage, died, ctx.filename, limits) from None
+
+
+async def run_stages_isolated(
+    stages: Sequence[Stage], ctx: StageContext, limits: ParseLimits
+) -> StagesResult:
+    """Run `stages` of one upload in order in one call of its leased pool process, under `limits`.
+
+    A `StageError` and the death of the process both come back as the result's error, after the
+    outcomes of the stages that finished; a cancelled call kills the process, as stage by stage.
+    """
+    stages = tuple(stages)
+    (ctx.work / PROGRESS).unlink(missing_ok=True)  # an earlier attempt's, never to be read as ours
+    try:
+        return await run_in_pool(
+            run_stages,
+            stages,
+            ctx,
+            limits=limits,
+            label=f"upload {ctx.upload_id} {stages[0].value}",
+        )
+    except WorkerDied as died:
+        done, running = read_progress(ctx)
+        stage = running or stages[min(len(done), len(stages) - 1)]
+        return StagesResult(done, crash_error(stage, died, ctx.filename, limits))

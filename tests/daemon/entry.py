@@ -2,7 +2,8 @@
 
 `BATCHOPS_TEST_STALL_STAGE=<stage>` makes the pipeline stall (sleep) when it publishes the event
 of that stage starting, so a test can SIGKILL the daemon in the middle of an upload. It wraps
-`events.publish`, which every state change goes through; nothing else is changed.
+`events.publish` and `events.publish_all`, which every state change goes through; nothing else
+is changed.
 `BATCHOPS_TEST_STALL_SECONDS` bounds that stall (default an hour).
 `BATCHOPS_TEST_HOLD_UPLOAD=<id>` makes the worker hold that upload's job before claiming it (the
 arq job is in progress, the upload still `queued`): the unclaimed work of a killed worker.
@@ -53,7 +54,17 @@ if STALL:
             print(f"stalling at {event.type} {event.id} {event.stage}", flush=True)
             await asyncio.sleep(STALL_SECONDS)
 
+    _publish_all = events.publish_all
+
+    async def stalling_publish_all(settings, batch):  # type: ignore[no-untyped-def]
+        await _publish_all(settings, batch)
+        for event in batch:
+            if event.stage == STALL:
+                print(f"stalling at {event.type} {event.id} {event.stage}", flush=True)
+                await asyncio.sleep(STALL_SECONDS)
+
     events.publish = stalling_publish  # type: ignore[assignment]
+    events.publish_all = stalling_publish_all  # type: ignore[assignment]
 
 if os.environ.get("BATCHOPS_TEST_TASKS"):
     from batchops_core.enums import RunStatus

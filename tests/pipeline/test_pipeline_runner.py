@@ -60,8 +60,21 @@ async def upload_row(db: Database, upload_id: int) -> Upload:
         return row
 
 
+@pytest.fixture(params=["one call", "stage by stage"])
+def calls(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Both ways the runner drives the pool: a small upload's stages in one call (these files
+    are small), or one call per stage (what larger files and PDFs take)."""
+    if request.param == "stage by stage":
+        monkeypatch.setattr(runner, "ONE_CALL_MAX_BYTES", 0)
+    return str(request.param)
+
+
 async def test_intake_then_run_publishes_and_records_every_step(
-    db: Database, db_settings: Settings, users: dict[Role, UserInfo], tmp_path: Path
+    db: Database,
+    db_settings: Settings,
+    users: dict[Role, UserInfo],
+    tmp_path: Path,
+    calls: str,
 ) -> None:
     user = users[Role.USER].actor
     source = put(tmp_path, "grades 9.csv", GRADEBOOK)
@@ -91,6 +104,8 @@ async def test_intake_then_run_publishes_and_records_every_step(
     steps = await steps_of(db, outcome.run_id or 0)
     assert [s.stage for s in steps] == list(Stage)
     assert all(s.status == StepStatus.SUCCEEDED and s.duration_ms is not None for s in steps)
+    starts = [s.started_at for s in steps]
+    assert all(starts) and starts == sorted(starts), "each step starts when it ran"  # type: ignore[type-var]
     assert "encoding: utf-8" in steps[0].log and "delimiter: comma" in steps[0].log
     assert any(line.startswith("schema: student_id=text") for line in steps[0].log)
     stages = [e.stage for e in seen if e.type == "upload.updated" and e.id == info.id]
@@ -122,32 +137,48 @@ async def test_a_second_run_finds_nothing_to_claim(
 
 
 async def test_a_run_that_lost_the_upload_never_publishes(
-    db: Database, db_settings: Settings, user: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    db: Database,
+    db_settings: Settings,
+    user: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    calls: str,
 ) -> None:
     info = await intake_file(db, db_settings, user, put(tmp_path, "g.csv", GRADEBOOK))
-    real = runner.run_stage_isolated
+
+    async def steal() -> None:  # meanwhile another worker takes the upload over
+        async with db.unit() as session:
+            await session.execute(
+                update(Upload).where(Upload.id == info.id).values(attempt=Upload.attempt + 1)
+            )
+
+    one_stage, all_stages = runner.run_stage_isolated, runner.run_stages_isolated
 
     async def stolen_during_transform(stage: Stage, ctx: Any, limits: Any) -> Any:
-        result = await real(stage, ctx, limits)
-        if stage == Stage.TRANSFORM:  # meanwhile another worker took the upload over
-            async with db.unit() as session:
-                await session.execute(
-                    update(Upload).where(Upload.id == info.id).values(attempt=Upload.attempt + 1)
-                )
+        result = await one_stage(stage, ctx, limits)
+        if stage == Stage.TRANSFORM:
+            await steal()
+        return result
+
+    async def stolen_during_the_call(stages: Any, ctx: Any, limits: Any) -> Any:
+        result = await all_stages(stages, ctx, limits)
+        await steal()
         return result
 
     monkeypatch.setattr(runner, "run_stage_isolated", stolen_during_transform)
+    monkeypatch.setattr(runner, "run_stages_isolated", stolen_during_the_call)
     outcome = await run_upload(db, db_settings, info.id, worker="slow")
     assert outcome.status == "superseded" and not outcome.succeeded
     row = await upload_row(db, info.id)
     assert row.status == UploadStatus.PROCESSING and row.report_csv is None
+    assert not (db_settings.storage_path / "exports" / str(info.id)).exists(), "nothing stored"
     async with db.unit() as session:
         run = await session.get(JobRun, outcome.run_id)
     assert run is not None and run.status == RunStatus.CANCELLED
 
 
 async def test_stage_failure_becomes_an_incident_with_the_known_error(
-    db: Database, db_settings: Settings, user: Any, tmp_path: Path
+    db: Database, db_settings: Settings, user: Any, tmp_path: Path, calls: str
 ) -> None:
     info = await intake_file(
         db, db_settings, user, put(tmp_path, "roll.csv", "Roll Code,maths\nR1,5\n"), source="Exams"
@@ -180,6 +211,7 @@ async def test_stage_failure_becomes_an_incident_with_the_known_error(
         StepStatus.PENDING,
         StepStatus.PENDING,
     ]
+    assert steps[0].duration_ms is not None and steps[0].rows_out == 1 and row.rows_in == 1
 
 
 async def test_failed_upload_resumes_from_a_stage(
