@@ -1,6 +1,7 @@
 """A campus on one machine: one fresh PostgreSQL database, one Redis prefix, one moto S3 bucket,
 and hosts (`hosts.Host`) that share nothing else. `campus.settings` is the test's own view of the
-shared services, for conditions and checks; the hosts are configured by environment only."""
+shared services, for conditions and checks; the hosts are configured by environment only, with
+the services' addresses rewritten to the gateway the test made for each host."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import pytest_asyncio
 from redis import Redis
+from sqlalchemy import make_url
 
 from batchops_core.accounts import create_user
 from batchops_core.enums import Role
@@ -39,10 +42,34 @@ class Campus:
     bucket: str
     hosts: list[Host] = dataclasses.field(default_factory=list)
 
+    @property
+    def ports(self) -> list[int]:
+        """The loopback ports of PostgreSQL, Redis and the S3 server."""
+        return [
+            make_url(self.settings.database.url).port or 5432,
+            urlsplit(self.settings.redis.url).port or 6379,
+            self.s3.port,
+        ]
+
+    def env_for(self, gateway: str) -> dict[str, str]:
+        """The shared environment with every service addressed at `gateway`."""
+        database = make_url(self.env["BATCHOPS_DATABASE_URL"]).set(host=gateway)
+        redis = urlsplit(self.env["BATCHOPS_REDIS_URL"])
+        endpoint = urlsplit(self.env["BATCHOPS_STORAGE_ENDPOINT_URL"])
+        return {
+            **self.env,
+            "BATCHOPS_DATABASE_URL": database.render_as_string(hide_password=False),
+            "BATCHOPS_REDIS_URL": redis._replace(netloc=f"{gateway}:{redis.port}").geturl(),
+            "BATCHOPS_STORAGE_ENDPOINT_URL": endpoint._replace(
+                netloc=f"{gateway}:{endpoint.port}"
+            ).geturl(),
+        }
+
     def host(self, name: str, **env: str) -> Host:
-        host = Host(name, self.base, {**self.env, **env}).start()
+        host = Host(name, self.base)
+        host.env = {**self.env_for(host.gateway), **env}
         self.hosts.append(host)
-        return host
+        return host.start(forward=self.ports)
 
     def object_bytes(self, key: str) -> bytes:
         """The stored object as the bucket holds it, read with boto3 (not through BatchOps)."""
