@@ -34,7 +34,13 @@ from batchops_core.infra.config import Settings
 from batchops_core.infra.db import Database
 from batchops_core.models import JobRun, Upload
 from batchops_core.worker.arq_settings import queue_name
-from batchops_core.worker.liveness import Life, LivenessJudge, Verdict
+from batchops_core.worker.liveness import (
+    LIVENESS_EVERY,
+    LIVENESS_TTL,
+    Life,
+    LivenessJudge,
+    Verdict,
+)
 from batchops_core.worker.rescue import RescueState, requeue_uncovered, rescue_orphaned_jobs
 
 if TYPE_CHECKING:
@@ -213,8 +219,10 @@ class SweepState:
         self.time_rule_from = time.monotonic() + settings.worker.stale_after_seconds
 
 
-ORPHAN_GRACE = 2.5
-"""Seconds a live worker must go on not listing a run before the run is handed back."""
+ORPHAN_GRACE = LIVENESS_TTL + LIVENESS_EVERY + 0.5
+"""Seconds a live worker must go on not listing a run before the run is handed back: longer than
+a liveness key outlives its worker, so a run a worker took just before it was SIGKILLed is
+reported lost (WORKER_LOST), not handed back by a worker that only looks alive."""
 
 
 @dataclass(frozen=True)
