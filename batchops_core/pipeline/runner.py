@@ -34,6 +34,7 @@ process, so the work stops with the job.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -41,7 +42,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import Row, Table, and_, bindparam, insert, or_, select, update
+from sqlalchemy import Row, Table, Update, and_, bindparam, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from batchops_core.enums import (
@@ -142,6 +143,60 @@ _STEP = (
     )
 )
 """One step's state (executemany: the steps a transaction records)."""
+
+_CLAIM = (
+    update(_uploads)
+    .where(_uploads.c.id == bindparam("b_upload"), _uploads.c.status.in_(CLAIMABLE))
+    .values(
+        status=UploadStatus.PROCESSING,
+        attempt=_uploads.c.attempt + 1,
+        current_stage=bindparam("b_stage"),
+        error_code=None,
+        error_message=None,
+        updated_at=bindparam("b_now"),
+    )
+    .returning(_uploads.c.attempt)
+)
+_CONTEXT = _UPLOAD_CONTEXT.where(_uploads.c.id == bindparam("b_upload"))
+_NEW_RUN = insert(_runs).returning(_runs.c.id)
+_NEW_STEPS = insert(_steps)
+_SUPERSEDE = (
+    update(_runs)
+    .where(_runs.c.id == bindparam("b_run"), _runs.c.status == RunStatus.RUNNING)
+    .values(
+        status=RunStatus.CANCELLED,
+        finished_at=bindparam("b_now"),
+        error_code=SUPERSEDED,
+        error_message=bindparam("b_message"),
+    )
+)
+
+
+@functools.cache
+def _upload_write(columns: tuple[str, ...]) -> Update:
+    """The attempt's conditional UPDATE of its upload, setting `columns` (bound as `b_<name>`).
+
+    Statements are built once per shape: building one and computing its cache key cost more of
+    the event loop than executing it."""
+    return (
+        update(_uploads)
+        .where(
+            _uploads.c.id == bindparam("b_upload"),
+            _uploads.c.status == UploadStatus.PROCESSING,
+            _uploads.c.attempt == bindparam("b_attempt"),
+        )
+        .values({c: bindparam(f"b_{c}") for c in columns})
+    )
+
+
+@functools.cache
+def _run_write(columns: tuple[str, ...]) -> Update:
+    """UPDATE of the run row setting `columns` (bound as `b_<name>`), built once per shape."""
+    return (
+        update(_runs)
+        .where(_runs.c.id == bindparam("b_run"))
+        .values({c: bindparam(f"b_{c}") for c in columns})
+    )
 
 
 @dataclass
@@ -294,20 +349,10 @@ async def _claim(
     async with db.engine.begin() as conn:
         attempt = (
             await conn.execute(
-                update(_uploads)
-                .where(_uploads.c.id == upload_id, _uploads.c.status.in_(CLAIMABLE))
-                .values(
-                    status=UploadStatus.PROCESSING,
-                    attempt=_uploads.c.attempt + 1,
-                    current_stage=STAGES[start],
-                    error_code=None,
-                    error_message=None,
-                    updated_at=now,
-                )
-                .returning(_uploads.c.attempt)
+                _CLAIM, {"b_upload": upload_id, "b_stage": STAGES[start], "b_now": now}
             )
         ).scalar_one_or_none()
-        row = (await conn.execute(_UPLOAD_CONTEXT.where(_uploads.c.id == upload_id))).one_or_none()
+        row = (await conn.execute(_CONTEXT, {"b_upload": upload_id})).one_or_none()
         if row is None:
             return RunOutcome(upload_id, "missing", False, claimed=False)
         if attempt is None:
@@ -323,24 +368,23 @@ async def _claim(
             )
         run_id = (
             await conn.execute(
-                insert(_runs)
-                .values(
-                    kind=RunKind.PIPELINE,
-                    task=TASK_NAME,
-                    upload_id=upload_id,
-                    department_id=row.department_id,
-                    status=RunStatus.RUNNING,
-                    attempt=attempt,
-                    worker=worker,
-                    started_at=now,
-                    heartbeat_at=now,
-                    log=[f"attempt {attempt} on {worker}"] + ([note] if note else []),
-                )
-                .returning(_runs.c.id)
+                _NEW_RUN,
+                {
+                    "kind": RunKind.PIPELINE,
+                    "task": TASK_NAME,
+                    "upload_id": upload_id,
+                    "department_id": row.department_id,
+                    "status": RunStatus.RUNNING,
+                    "attempt": attempt,
+                    "worker": worker,
+                    "started_at": now,
+                    "heartbeat_at": now,
+                    "log": [f"attempt {attempt} on {worker}"] + ([note] if note else []),
+                },
             )
         ).scalar_one()
         await conn.execute(
-            insert(_steps),
+            _NEW_STEPS,
             [
                 {
                     "run_id": run_id,
@@ -393,11 +437,19 @@ def _context(settings: Settings, upload_id: int, row: Row[Any]) -> StageContext:
 # ------------------------------------------------------------------------------------- steps
 
 
-def _mine(run: _Run) -> Any:
-    return (
-        _uploads.c.id == run.upload_id,
-        _uploads.c.status == UploadStatus.PROCESSING,
-        _uploads.c.attempt == run.attempt,
+async def _write_upload(conn: AsyncConnection, run: _Run, values: dict[str, Any]) -> bool:
+    """Set `values` on the upload if it is still this attempt's; False when it is not."""
+    moved = await conn.execute(
+        _upload_write(tuple(values)),
+        {"b_upload": run.upload_id, "b_attempt": run.attempt}
+        | {f"b_{k}": v for k, v in values.items()},
+    )
+    return bool(moved.rowcount)
+
+
+async def _write_run(conn: AsyncConnection, run: _Run, values: dict[str, Any]) -> None:
+    await conn.execute(
+        _run_write(tuple(values)), {"b_run": run.run_id} | {f"b_{k}": v for k, v in values.items()}
     )
 
 
@@ -459,11 +511,7 @@ async def _write_steps(
 ) -> None:
     """The steps and run columns of `outcomes` (the upload's own write, conditional, went first)."""
     await conn.execute(_STEP, [_step_done(run.run_id, o) for o in outcomes])
-    await conn.execute(
-        update(_runs)
-        .where(_runs.c.id == run.run_id)
-        .values(heartbeat_at=now, **_run_changes(run, outcomes))
-    )
+    await _write_run(conn, run, {"heartbeat_at": now, **_run_changes(run, outcomes)})
 
 
 async def _record(run: _Run, outcomes: Sequence[StageOutcome], *, then: Stage) -> None:
@@ -471,22 +519,14 @@ async def _record(run: _Run, outcomes: Sequence[StageOutcome], *, then: Stage) -
     upload is no longer this attempt's."""
     now = utcnow()
     async with run.db.engine.begin() as conn:
-        moved = await conn.execute(
-            update(_uploads)
-            .where(*_mine(run))
-            .values(current_stage=then, updated_at=now, **_upload_changes(outcomes))
-        )
-        if not moved.rowcount:
+        values = {"current_stage": then, "updated_at": now, **_upload_changes(outcomes)}
+        if not await _write_upload(conn, run, values):
             raise _Lost
         await conn.execute(
             _STEP,
             [_step_done(run.run_id, o) for o in outcomes] + [_step_started(run.run_id, then, now)],
         )
-        await conn.execute(
-            update(_runs)
-            .where(_runs.c.id == run.run_id)
-            .values(heartbeat_at=now, **_run_changes(run, outcomes))
-        )
+        await _write_run(conn, run, {"heartbeat_at": now, **_run_changes(run, outcomes)})
     run.stage = then
 
 
@@ -498,37 +538,30 @@ async def _finish(run: _Run, outcome: StageOutcome) -> RunOutcome:
     status = UploadStatus.PARTIAL if data.get("status") == "partial" else UploadStatus.PUBLISHED
     now = utcnow()
     async with run.db.engine.begin() as conn:
-        moved = await conn.execute(
-            update(_uploads)
-            .where(*_mine(run))
-            .values(
-                status=status,
-                current_stage=Stage.PUBLISH,
-                rows_out=data.get("rows_out"),
-                report_csv=data.get("report_csv"),
-                report_pdf=data.get("report_pdf"),
-                fixlist_csv=data.get("fixlist_csv"),
-                fixlist_xlsx=data.get("fixlist_xlsx"),
-                published_at=now,
-                updated_at=now,
-                error_code=None,
-                error_message=None,
-            )
-        )
-        if not moved.rowcount:
+        published = {
+            "status": status,
+            "current_stage": Stage.PUBLISH,
+            "rows_out": data.get("rows_out"),
+            **{k: data.get(k) for k in scratch.OUTPUTS},
+            "published_at": now,
+            "updated_at": now,
+            "error_code": None,
+            "error_message": None,
+        }
+        if not await _write_upload(conn, run, published):
             raise _Lost
         await conn.execute(_STEP, [_step_done(run.run_id, outcome)])
-        keys = ("status", "report_csv", "report_pdf", "fixlist_csv", "fixlist_xlsx", "rows_out")
-        await conn.execute(
-            update(_runs)
-            .where(_runs.c.id == run.run_id)
-            .values(
-                status=RunStatus.SUCCEEDED,
-                finished_at=now,
-                heartbeat_at=now,
-                rows_out=data.get("rows_out"),
-                result={**run.result, **{k: data.get(k) for k in keys}},
-            )
+        keys = ("status", *scratch.OUTPUTS, "rows_out")
+        await _write_run(
+            conn,
+            run,
+            {
+                "status": RunStatus.SUCCEEDED,
+                "finished_at": now,
+                "heartbeat_at": now,
+                "rows_out": data.get("rows_out"),
+                "result": {**run.result, **{k: data.get(k) for k in keys}},
+            },
         )
     await events.publish_all(
         run.settings,
@@ -561,19 +594,15 @@ async def _fail(run: _Run, source: str, err: StageError) -> RunOutcome:
     incident_id: int | None = None
     async with run.db.unit() as session:
         conn = await session.connection()
-        moved = await conn.execute(
-            update(_uploads)
-            .where(*_mine(run))
-            .values(
-                status=UploadStatus.FAILED,
-                current_stage=err.stage,
-                error_code=err.code[:64],
-                error_message=err.message,
-                updated_at=now,
-                **_upload_changes(done),
-            )
-        )
-        if not moved.rowcount:
+        failed = {
+            "status": UploadStatus.FAILED,
+            "current_stage": err.stage,
+            "error_code": err.code[:64],
+            "error_message": err.message,
+            "updated_at": now,
+            **_upload_changes(done),
+        }
+        if not await _write_upload(conn, run, failed):
             raise _Lost
         if done:
             await _write_steps(conn, run, done, now)
@@ -582,16 +611,16 @@ async def _fail(run: _Run, source: str, err: StageError) -> RunOutcome:
             .where(_steps.c.run_id == run.run_id, _steps.c.stage == err.stage)
             .values(status=StepStatus.FAILED, log=lines)
         )
-        await conn.execute(
-            update(_runs)
-            .where(_runs.c.id == run.run_id)
-            .values(
-                status=RunStatus.FAILED,
-                finished_at=now,
-                heartbeat_at=now,
-                error_code=err.code[:64],
-                error_message=err.message,
-            )
+        await _write_run(
+            conn,
+            run,
+            {
+                "status": RunStatus.FAILED,
+                "finished_at": now,
+                "heartbeat_at": now,
+                "error_code": err.code[:64],
+                "error_message": err.message,
+            },
         )
         incident_id = await record_stage_failure(
             session,
@@ -632,17 +661,9 @@ async def _fail(run: _Run, source: str, err: StageError) -> RunOutcome:
 
 
 async def _supersede(db: Database, run_id: int, stage: Stage) -> None:
+    message = f"another attempt took over the upload during {stage.value}"
     async with db.engine.begin() as conn:
-        await conn.execute(
-            update(_runs)
-            .where(_runs.c.id == run_id, _runs.c.status == RunStatus.RUNNING)
-            .values(
-                status=RunStatus.CANCELLED,
-                finished_at=utcnow(),
-                error_code=SUPERSEDED,
-                error_message=f"another attempt took over the upload during {stage.value}",
-            )
-        )
+        await conn.execute(_SUPERSEDE, {"b_run": run_id, "b_now": utcnow(), "b_message": message})
 
 
 def _upload_event(upload_id: int, status: UploadStatus, outcome: StageOutcome) -> events.Event:
