@@ -10,14 +10,15 @@ With `--baseline REV` the rounds alternate between that commit's code (exported 
 archive`) and this working tree, on the same machine minutes apart, and the figure is the median
 of the per-pair ratios: the machine is shared, absolute figures drift.
 
-With `--profile LABEL` one more round of this tree runs under cProfile (switched on only for the
-measured window, by signal) and `bench/profiles/small_uploads_<LABEL>.txt` receives the top
-functions by cumulative and by own time on the daemon's event-loop thread, the CPU split and the
-stages' times in the pool processes.
+With `--profile` one more round of this tree (and of the baseline) runs under cProfile, switched
+on only for the measured window by signal, and `bench/profiles/small_uploads_after.txt` (and
+`_before.txt`) receives the top functions by cumulative and by own CPU time on the daemon's
+event-loop thread, the CPU split and the stages' times in the pool processes.
 
     python -m bench.profile_small_uploads                  # PostgreSQL, N=200, 3 rounds
-    python -m bench.profile_small_uploads --db sqlite --baseline df9cf27 --rounds 5
-    python -m bench.profile_small_uploads --rounds 0 --profile after
+    python -m bench.profile_small_uploads --db sqlite --baseline 2cea44d --rounds 5
+    python -m bench.profile_small_uploads --baseline 2cea44d --burn 2       # under load
+    python -m bench.profile_small_uploads --rounds 0 --profile --baseline 2cea44d
 """
 
 from __future__ import annotations
@@ -53,10 +54,10 @@ WARM = 20
 TOP = 35
 
 LAUNCHER = """
-import cProfile, signal, sys
+import cProfile, signal, sys, time
 from batchops_daemon.main import main
 out = sys.argv[2]
-prof = cProfile.Profile()
+prof = cProfile.Profile(time.thread_time)
 def on(*_): prof.enable()
 def off(*_):
     prof.disable()
@@ -67,7 +68,9 @@ if out:
 sys.exit(main(["--config", sys.argv[1], "--log-level", "WARNING"]))
 """
 """The daemon's entry point, plus cProfile on the main (event-loop) thread between SIGUSR1 and
-SIGUSR2. Passed with `-c` so that a baseline tree without this file runs it too."""
+SIGUSR2, timed by that thread's CPU clock: on a shared 2-core machine wall time would charge a
+function for the time the loop was preempted (a `send` that wakes PostgreSQL measured 0.6 ms).
+Passed with `-c` so that a baseline tree without this file runs it too."""
 
 
 @dataclass
@@ -156,6 +159,11 @@ async def _count(db: Database, status: UploadStatus) -> int:
         )
 
 
+async def _alive(db: Database) -> bool:
+    async with db.unit() as session:
+        return bool(await session.scalar(select(func.count()).select_from(WorkerHeartbeat)))
+
+
 async def _wait_published(db: Database, n: int, deadline: float) -> None:
     while await _count(db, UploadStatus.PUBLISHED) < n:
         if time.perf_counter() > deadline:
@@ -219,23 +227,35 @@ def _start(tree: Path, config: Path, log: Path, profile_out: str) -> subprocess.
     )
 
 
-async def run_round(tree: Path, n: int, profile_out: str = "") -> Round:
+def burners(count: int) -> list[subprocess.Popen[bytes]]:
+    """`count` processes spinning on a core each: "under load", the same in every round."""
+    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
+
+
+def _config(settings: Settings, path: Path, stage_processes: int) -> Path:
+    write_config(settings, path)
+    if stage_processes:
+        with path.open("a", encoding="utf-8") as fh:
+            fh.write(f"[pipeline]\nstage_processes = {stage_processes}\n")
+    return path
+
+
+async def run_round(
+    tree: Path, n: int, profile_out: str = "", burn: int = 0, stage_processes: int = 0
+) -> Round:
     async with environment(max_jobs=10) as (settings, db):
         tmp = Path(tempfile.mkdtemp(prefix="bo-prof-up-"))
         warm = await _intake(db, settings, tmp, WARM, "warm")
         ids = await _intake(db, settings, tmp, n, "class")
-        proc = _start(
-            tree, write_config(settings, tmp / "config.toml"), tmp / "daemon.log", profile_out
-        )
+        config = _config(settings, tmp / "config.toml", stage_processes)
+        proc = _start(tree, config, tmp / "daemon.log", profile_out)
+        load: list[subprocess.Popen[bytes]] = []
         try:
-            async with db.unit() as session:
-                deadline = time.perf_counter() + 120
-                while not await session.scalar(select(func.count()).select_from(WorkerHeartbeat)):
-                    if proc.poll() is not None or time.perf_counter() > deadline:
-                        raise SystemExit(
-                            f"daemon did not start: {(tmp / 'daemon.log').read_text()}"
-                        )
-                    await asyncio.sleep(0.1)
+            deadline = time.perf_counter() + 120
+            while not await _alive(db):
+                if proc.poll() is not None or time.perf_counter() > deadline:
+                    raise SystemExit(f"daemon did not start: {(tmp / 'daemon.log').read_text()}")
+                await asyncio.sleep(0.1)
             await _enqueue(db, settings, warm)
             await _wait_published(db, WARM, time.perf_counter() + 300)
             pids = [proc.pid, *descendants(proc.pid)]
@@ -243,6 +263,7 @@ async def run_round(tree: Path, n: int, profile_out: str = "") -> Round:
             pool_before = cpu_seconds(pids[1:])
             server_pids = servers()
             server_before = cpu_seconds(server_pids)
+            load = burners(burn)
             busy_before, all_before = machine_ticks()
             if profile_out:
                 proc.send_signal(signal.SIGUSR1)
@@ -257,6 +278,9 @@ async def run_round(tree: Path, n: int, profile_out: str = "") -> Round:
             pool_cpu = used(pool_before, cpu_seconds(pids[1:]))
             server_cpu = used(server_before, cpu_seconds(server_pids))
         finally:
+            for burner in load:
+                burner.kill()
+                burner.wait()
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=60)
         async with db.unit() as session:
@@ -310,9 +334,10 @@ def profile_text(prof_path: Path, r: Round, label: str, db_name: str) -> str:
         f"rounds): {describe(r)}",
         stage_table(r),
         "",
-        "cProfile runs on the main thread only: the event loop. Coroutine entries count one "
-        "call per resume;",
-        "cumtime is time the loop spent running them, not time they waited.",
+        "cProfile runs on the main thread only (the event loop), timed by that thread's CPU "
+        "clock. A coroutine",
+        "counts one call per resume; its cumtime is CPU the loop spent running it, not time it "
+        "waited.",
     ]
     out = ["\n".join(head)]
     for key, title in (("cumulative", "by cumulative time"), ("tottime", "by own time")):
@@ -321,7 +346,7 @@ def profile_text(prof_path: Path, r: Round, label: str, db_name: str) -> str:
         stats.strip_dirs().sort_stats(key).print_stats(TOP)
         text = buf.getvalue()
         text = text[text.index("   ncalls") :] if "   ncalls" in text else text
-        total = f"{stats.total_tt:.2f} s on the loop thread, {stats.total_calls:,} calls"  # type: ignore[attr-defined]
+        total = f"{stats.total_tt:.2f} CPU s on the loop thread, {stats.total_calls:,} calls"  # type: ignore[attr-defined]
         out.append(f"## Top {TOP} {title} ({total})\n\n{text.rstrip()}")
     return "\n\n".join(out) + "\n"
 
@@ -332,11 +357,32 @@ async def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-n", type=int, default=200, help="uploads per round (default 200)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--baseline", help="a git revision to alternate with this tree")
-    parser.add_argument("--profile", metavar="LABEL", help="write profiles/small_uploads_LABEL.txt")
+    parser.add_argument(
+        "--stage-processes",
+        type=int,
+        default=0,
+        metavar="N",
+        help="[pipeline] stage_processes of the daemon (default 0: its own default, 2 here)",
+    )
+    parser.add_argument(
+        "--burn",
+        type=int,
+        default=0,
+        metavar="N",
+        help="N busy processes spinning while each round is timed (a reproducible 'under load')",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="write profiles/small_uploads_after.txt (and _before.txt for the baseline)",
+    )
     args = parser.parse_args(argv)
     os.environ["BENCH_DB"] = args.db
     base = _export(args.baseline) if args.baseline else None
-    print(f"{args.n} uploads of 20 rows, one daemon, max_jobs 10, {args.db}; {load_note()}")
+    burning = f", {args.burn} busy processes beside it" if args.burn else ""
+    print(
+        f"{args.n} uploads of 20 rows, one daemon, max_jobs 10, {args.db}{burning}; {load_note()}"
+    )
     ratios: list[float] = []
     rates: dict[str, list[float]] = {"baseline": [], "this tree": []}
     for i in range(args.rounds):
@@ -344,7 +390,9 @@ async def main(argv: list[str] | None = None) -> int:
         trees = [("baseline", base), ("this tree", ROOT)] if base else [("this tree", ROOT)]
         for name, tree in trees if i % 2 == 0 else trees[::-1]:
             assert tree is not None
-            pair[name] = await run_round(tree, args.n)
+            pair[name] = await run_round(
+                tree, args.n, burn=args.burn, stage_processes=args.stage_processes
+            )
             rates[name].append(pair[name].rate)
             print(f"round {i + 1} {name:<9} {describe(pair[name])}", flush=True)
             print(f"               {stage_table(pair[name])}", flush=True)
@@ -360,15 +408,22 @@ async def main(argv: list[str] | None = None) -> int:
             f"{[round(v, 2) for v in ratios]}"
         )
     if args.profile:
-        prof = Path(tempfile.mkdtemp(prefix="bo-prof-")) / "daemon.prof"
-        r = await run_round(ROOT, args.n, profile_out=str(prof))
-        deadline = time.monotonic() + 30
-        while not prof.exists() and time.monotonic() < deadline:
-            await asyncio.sleep(0.1)
-        PROFILES.mkdir(exist_ok=True)
-        target = PROFILES / f"small_uploads_{args.profile}.txt"
-        target.write_text(profile_text(prof, r, args.profile, args.db), encoding="utf-8")
-        print(f"profiled round: {describe(r)}\nwrote {target.relative_to(ROOT)}")
+        profiled = [("after", ROOT)] + ([("before", base)] if base else [])
+        for label, tree in profiled:
+            assert tree is not None
+            prof = Path(tempfile.mkdtemp(prefix="bo-prof-")) / "daemon.prof"
+            r = await run_round(
+                tree,
+                args.n,
+                profile_out=str(prof),
+                burn=args.burn,
+                stage_processes=args.stage_processes,
+            )
+            PROFILES.mkdir(exist_ok=True)
+            target = PROFILES / f"small_uploads_{label}.txt"
+            code = "this tree" if tree == ROOT else f"baseline {args.baseline}"
+            target.write_text(profile_text(prof, r, f"{label}: {code}", args.db), encoding="utf-8")
+            print(f"profiled {label}: {describe(r)}\nwrote {target.relative_to(ROOT)}")
     return 0
 
 
