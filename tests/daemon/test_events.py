@@ -64,3 +64,32 @@ async def test_publish_without_redis_reachable_does_not_raise(settings: Settings
         redis=dataclasses.replace(settings.redis, url="redis://127.0.0.1:1/0", connect_timeout=0.5),
     )
     await events.publish(down, Event(type="run.updated", id=1))
+
+
+async def test_publish_all_keeps_the_order_in_one_pipeline(redis_settings: Settings) -> None:
+    settings = redis_settings
+    admin = Redis.from_url(settings.redis.url)
+    stages = ["standardize", "validate", "transform", "summarize", "publish"]
+    try:
+        async with events.subscribe(settings) as queue:
+
+            async def subscribed() -> bool:
+                numsub = await admin.pubsub_numsub(events.channel(settings))
+                return bool(numsub and numsub[0][1] == 1)
+
+            await wait_for(subscribed, timeout=5)
+            batch = events._publisher(settings).batch
+            flushes = batch.flushes
+            await events.publish_all(
+                settings, [Event(type="upload.updated", id=7, stage=s) for s in stages]
+            )
+            assert batch.flushes == flushes + 1, "one pipeline for the five events"
+            got = [await asyncio.wait_for(queue.get(), timeout=2) for _ in stages]
+        assert [(e.id, e.stage) for e in got] == [(7, s) for s in stages]
+    finally:
+        await admin.aclose()
+    down = dataclasses.replace(
+        settings,
+        redis=dataclasses.replace(settings.redis, url="redis://127.0.0.1:1/0", connect_timeout=0.5),
+    )
+    await events.publish_all(down, [Event(type="run.updated", id=1)])  # never raises

@@ -72,14 +72,20 @@ async def test_upload_over_its_timeout_becomes_an_incident(
     db: Database, db_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = fast_worker(db_settings, job_timeout=2)
-    publish = events.publish
+    publish, publish_all = events.publish, events.publish_all
 
     async def stall_after_validate(s: Settings, event: events.Event) -> None:
         await publish(s, event)
         if event.stage == "validate":
             await asyncio.sleep(30)
 
+    async def stall_after_validate_among(s: Settings, batch: list[events.Event]) -> None:
+        await publish_all(s, batch)
+        if any(event.stage == "validate" for event in batch):
+            await asyncio.sleep(30)
+
     monkeypatch.setattr(events, "publish", stall_after_validate)
+    monkeypatch.setattr(events, "publish_all", stall_after_validate_among)
     source = tmp_path / "marks.csv"
     source.write_text("Student ID,maths\nS1,50\nS2,60\n")
     info = await intake_file(db, settings, SYSTEM, source, source="Exams")
