@@ -160,6 +160,21 @@ class Upload(Timestamped, Base):
 
     uploader: Mapped[User | None] = relationship(foreign_keys=[uploader_id], lazy="raise")
 
+    def storage_keys(self) -> list[str]:
+        """The storage keys this row names (its file, reports and fix-lists)."""
+        return [value for c in STORAGE_KEY_COLUMNS if (value := getattr(self, c.key))]
+
+
+STORAGE_KEY_COLUMNS = (
+    Upload.stored_path,
+    Upload.report_csv,
+    Upload.report_pdf,
+    Upload.fixlist_csv,
+    Upload.fixlist_xlsx,
+)
+"""Every column that holds a storage key: what the purge deletes, the orphan sweep keeps, and a
+backup copies."""
+
 
 class Job(Timestamped, Base):
     """A schedule: a task with arguments fired by a cron line in a timezone."""

@@ -18,22 +18,13 @@ from typing import Any, TypeVar
 
 from batchops_core.backup.location import BackupRef
 from batchops_core.backup.manifest import OBJECTS, MissingObject, ObjectEntry
-from batchops_core.models import Upload
+from batchops_core.models import STORAGE_KEY_COLUMNS, Upload
 from batchops_core.storage import ObjectMissing, ObjectStore, StorageError, check_key
 
 log = logging.getLogger(__name__)
 
 KEY_COLUMNS: dict[str, tuple[str, ...]] = {
-    Upload.__tablename__: tuple(
-        c.name
-        for c in (
-            Upload.stored_path,
-            Upload.report_csv,
-            Upload.report_pdf,
-            Upload.fixlist_csv,
-            Upload.fixlist_xlsx,
-        )
-    )
+    Upload.__tablename__: tuple(c.name for c in STORAGE_KEY_COLUMNS)
 }
 """The columns that hold storage keys, by table."""
 

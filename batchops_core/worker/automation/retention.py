@@ -16,7 +16,7 @@ from sqlalchemy import delete, select
 from batchops_core.enums import IncidentStatus, RunStatus, UploadStatus
 from batchops_core.infra.clock import utcnow
 from batchops_core.infra.db import UnitOfWork
-from batchops_core.models import Incident, JobRun, Upload
+from batchops_core.models import STORAGE_KEY_COLUMNS, Incident, JobRun, Upload
 from batchops_core.storage import ObjectStore, StorageError, export_prefix, open_store
 from batchops_core.storage.keys import EXPORTS, UPLOADS
 from batchops_core.worker.automation.frame import AutomationRun, Outcome
@@ -25,25 +25,11 @@ from batchops_core.worker.automation.registry import ArgSpec, automation
 ORPHAN_GRACE = timedelta(days=1)
 """How old an object nobody names must be before the sweep removes it."""
 
-KEY_COLUMNS = (
-    Upload.stored_path,
-    Upload.report_csv,
-    Upload.report_pdf,
-    Upload.fixlist_csv,
-    Upload.fixlist_xlsx,
-)
-"""Every column that holds a storage key (the backup copies the same ones)."""
-
-
-def _keys_of(upload: Upload) -> list[str]:
-    values = (upload.stored_path, upload.report_csv, upload.report_pdf)
-    return [v for v in (*values, upload.fixlist_csv, upload.fixlist_xlsx) if v]
-
 
 async def referenced_keys(session: UnitOfWork) -> set[str]:
     """Every key a row names."""
     keys: set[str] = set()
-    for column in KEY_COLUMNS:
+    for column in STORAGE_KEY_COLUMNS:
         keys.update(k for k in (await session.scalars(select(column))).all() if k)
     return keys
 
@@ -88,7 +74,7 @@ async def purge_old_records(run: AutomationRun, days: int | None = None) -> Outc
                 )
             )
         ).all()
-        doomed = [(u.id, _keys_of(u)) for u in uploads]
+        doomed = [(u.id, u.storage_keys()) for u in uploads]
         if doomed:
             await session.execute(delete(Upload).where(Upload.id.in_([i for i, _ in doomed])))
         runs = await session.execute(
