@@ -6,7 +6,8 @@ Concurrency contract (arq is at-least-once and a timed-out job can run twice at 
   `attempt + 1`). A second runner finds nothing to claim and returns without work.
 * Every later write to the upload is conditional on `status = 'processing' AND attempt = :mine`.
   A runner that lost the upload meanwhile (the sweeper gave it to another worker) stops at its
-  next step and never publishes.
+  next write and never publishes (a small upload's next write follows its one pool call and
+  precedes the storing of its reports).
 * Stages are idempotent: they write into this host's `scratch/work/<id>/` by atomic rename under
   fixed names; publish puts the reports in storage under fixed keys `exports/<id>/…` (one atomic
   put each, `scratch.py`) before the conditional UPDATE names them, so a re-run overwrites the
