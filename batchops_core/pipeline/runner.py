@@ -26,7 +26,8 @@ Writes are few and short: the claim writes the run, its steps and the first stag
 transaction; a stage's end and the next one's start share one (a small upload's first four stages
 and publish's start share one); publish's end and the upload's final state share the last. They
 are Core statements on the tables (no ORM unit of work to flush), each transaction still opened by
-the conditional UPDATE of the upload. A `StageError` fails the upload and its run and becomes an
+the conditional UPDATE of the upload, and stamped with `shared_now()` (the database's clock) since
+other hosts' sweepers compare them. A `StageError` fails the upload and its run and becomes an
 incident through `incidents.record_stage_failure` — so does the death of the upload's process
 (PARSE_CRASHED), which touches no other upload. A cancelled run (the job timeout) kills its
 process, so the work stops with the job.
@@ -57,7 +58,7 @@ from batchops_core.enums import (
 )
 from batchops_core.incidents import FailureInfo, record_stage_failure
 from batchops_core.infra import events
-from batchops_core.infra.clock import utcnow
+from batchops_core.infra.clock import shared_now
 from batchops_core.infra.config import Settings
 from batchops_core.infra.db import Database
 from batchops_core.models import Department, JobRun, JobRunStep, Upload, User
@@ -345,7 +346,7 @@ async def _claim(
     db: Database, settings: Settings, upload_id: int, *, worker: str, from_stage: Stage | None
 ) -> _Run | RunOutcome:
     """Claim the upload, open its run with every step and start the first stage: one write."""
-    now = utcnow()
+    now = shared_now()
     start, note = _resume_point(scratch.work_dir(settings, upload_id), from_stage)
     async with db.engine.begin() as conn:
         attempt = (
@@ -518,7 +519,7 @@ async def _write_steps(
 async def _record(run: _Run, outcomes: Sequence[StageOutcome], *, then: Stage) -> None:
     """Write finished steps and start the step `then`, in one transaction; `_Lost` when the
     upload is no longer this attempt's."""
-    now = utcnow()
+    now = shared_now()
     async with run.db.engine.begin() as conn:
         values = {"current_stage": then, "updated_at": now, **_upload_changes(outcomes)}
         if not await _write_upload(conn, run, values):
@@ -537,7 +538,7 @@ async def _record(run: _Run, outcomes: Sequence[StageOutcome], *, then: Stage) -
 async def _finish(run: _Run, outcome: StageOutcome) -> RunOutcome:
     data = outcome.data
     status = UploadStatus.PARTIAL if data.get("status") == "partial" else UploadStatus.PUBLISHED
-    now = utcnow()
+    now = shared_now()
     async with run.db.engine.begin() as conn:
         published = {
             "status": status,
@@ -587,7 +588,7 @@ async def _finish(run: _Run, outcome: StageOutcome) -> RunOutcome:
 async def _fail(run: _Run, source: str, err: StageError) -> RunOutcome:
     """Fail the upload and its run at `err.stage` (after writing the steps a one-call run
     finished before it) and record the incident, in one transaction."""
-    now = utcnow()
+    now = shared_now()
     details = dict(err.details)
     details.update({k: v for k, v in (("row", err.row), ("column", err.column)) if v is not None})
     lines = [f"{err.code}: {err.message}"] + ([f"hint: {err.hint}"] if err.hint else [])
@@ -663,8 +664,9 @@ async def _fail(run: _Run, source: str, err: StageError) -> RunOutcome:
 
 async def _supersede(db: Database, run_id: int, stage: Stage) -> None:
     message = f"another attempt took over the upload during {stage.value}"
+    params = {"b_run": run_id, "b_now": shared_now(), "b_message": message}
     async with db.engine.begin() as conn:
-        await conn.execute(_SUPERSEDE, {"b_run": run_id, "b_now": utcnow(), "b_message": message})
+        await conn.execute(_SUPERSEDE, params)
 
 
 def _upload_event(upload_id: int, status: UploadStatus, outcome: StageOutcome) -> events.Event:
