@@ -28,28 +28,23 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from redis.asyncio import Redis
 from sqlalchemy import func, select
 
 from batchops_core.enums import RunStatus, UploadStatus
-from batchops_core.infra import events
-from batchops_core.infra.config import RedisSettings, Settings, SmtpSettings
-from batchops_core.infra.db import Database, open_database
-from batchops_core.infra.migrate import upgrade
+from batchops_core.infra.config import Settings
+from batchops_core.infra.db import Database
 from batchops_core.models import JobRun, Upload
 from batchops_core.permissions import SYSTEM
 from batchops_core.services.uploads import intake_file
 from batchops_core.storage import open_store
 from batchops_core.worker.dispatcher import Dispatcher
 from bench._common import load_note
-from bench.bench_queue import PG_ADMIN, REDIS_URL, _pg_exec
+from bench.bench_queue import environment as queue_environment
 from tests.s3server import S3Server, make_bucket, storage_env, storage_settings
 
 N = int(os.environ.get("BENCH_N", "60"))
@@ -62,37 +57,15 @@ BIN = Path(sys.executable).parent
 
 @asynccontextmanager
 async def environment(server: S3Server) -> AsyncIterator[tuple[Settings, Database, Path]]:
-    """A migrated PostgreSQL database, a Redis prefix and a bucket, all fresh."""
-    tmp = Path(tempfile.mkdtemp(prefix="bo-bench-campus-"))
-    prefix = f"bo-bench-{uuid.uuid4().hex[:8]}"
-    pg_name = f"bo_bench_{uuid.uuid4().hex[:8]}"
-    await _pg_exec(f'CREATE DATABASE "{pg_name}"')
-    settings = Settings(
-        data_dir=str(tmp / "bench"),
-        redis=RedisSettings(url=REDIS_URL, prefix=prefix),
-        smtp=SmtpSettings(host=""),
-        storage=storage_settings(server, make_bucket(server), "campus"),
-    )
-    settings = dataclasses.replace(
-        settings,
-        database=dataclasses.replace(
-            settings.database, url=PG_ADMIN.rsplit("/", 1)[0] + f"/{pg_name}"
-        ),
-    )
-    db = open_database(settings)
-    await upgrade(db)
-    try:
-        yield settings, db, tmp
-    finally:
-        await db.dispose()
-        await events.close()
-        client = Redis.from_url(REDIS_URL)
-        keys = [k async for k in client.scan_iter(f"*{prefix}*")]
-        if keys:
-            await client.delete(*keys)
-        await client.aclose()
-        await _pg_exec(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
-        shutil.rmtree(tmp, ignore_errors=True)
+    """bench_queue's fresh database and Redis prefix, with a fresh bucket as the store; the
+    temporary folder (the daemons' homes) goes with it."""
+    bucket = storage_settings(server, make_bucket(server), "campus")
+    async with queue_environment(max_jobs=10, storage=bucket) as (settings, db):
+        tmp = settings.data_path.parent
+        try:
+            yield settings, db, tmp
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def start_daemon(settings: Settings, server: S3Server, home: Path) -> subprocess.Popen[bytes]:

@@ -36,7 +36,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from batchops_core.enums import RunStatus
 from batchops_core.infra import events
-from batchops_core.infra.config import RedisSettings, Settings, WorkerSettings
+from batchops_core.infra.config import RedisSettings, Settings, StorageSettings, WorkerSettings
 from batchops_core.infra.db import Database, open_database
 from batchops_core.infra.migrate import upgrade
 from batchops_core.models import JobRun
@@ -64,8 +64,11 @@ async def _pg_exec(statement: str) -> None:
 
 
 @asynccontextmanager
-async def environment(max_jobs: int = 100) -> AsyncIterator[tuple[Settings, Database]]:
-    """A migrated scratch database (PostgreSQL if reachable) and a private Redis prefix."""
+async def environment(
+    max_jobs: int = 100, storage: StorageSettings | None = None
+) -> AsyncIterator[tuple[Settings, Database]]:
+    """A migrated scratch database (PostgreSQL if reachable) and a private Redis prefix; files in
+    `storage` when given (an S3 bucket), else in the temporary data directory."""
     tmp = Path(tempfile.mkdtemp(prefix="bo-bench-"))
     prefix = f"bo-bench-{uuid.uuid4().hex[:8]}"
     want = os.environ.get("BENCH_DB", "postgresql")
@@ -86,7 +89,9 @@ async def environment(max_jobs: int = 100) -> AsyncIterator[tuple[Settings, Data
         ),
     )
     settings = dataclasses.replace(
-        settings, database=dataclasses.replace(settings.database, url=url)
+        settings,
+        database=dataclasses.replace(settings.database, url=url),
+        storage=storage or settings.storage,
     )
     db = open_database(settings)
     await upgrade(db)
