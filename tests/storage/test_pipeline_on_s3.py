@@ -22,7 +22,7 @@ from batchops_core.models import Incident, Upload
 from batchops_core.pipeline.runner import run_upload
 from batchops_core.services import reports
 from batchops_core.services.actions import process_again
-from batchops_core.services.uploads import intake_file
+from batchops_core.services.uploads import UploadInfo, intake_file
 from batchops_core.storage import open_store
 from batchops_core.worker.automation.frame import run_automation
 from batchops_core.worker.context import TaskContext
@@ -43,6 +43,19 @@ async def s3_db(db_settings: Settings, s3_server: S3Server) -> AsyncIterator[Dat
 
 async def _keys(settings: Settings, prefix: str) -> list[str]:
     return [info.key async for info in open_store(settings).list(prefix)]
+
+
+async def _stored_upload(
+    db: Database, users: dict[Role, UserInfo], tmp_path: Path
+) -> tuple[UploadInfo, str]:
+    """A manual upload of CSV, and the key its file is stored under."""
+    source = tmp_path / "marks.csv"
+    source.write_text(CSV)
+    info = await intake_file(db, db.settings, users[Role.USER].actor, source)
+    async with db.unit() as uow:
+        key = await uow.scalar(select(Upload.stored_path).where(Upload.id == info.id))
+    assert key
+    return info, key
 
 
 async def test_an_upload_lives_in_the_bucket_and_reports_read_back(
@@ -80,12 +93,8 @@ async def test_a_missing_object_is_an_operator_incident_not_upload_again(
     s3_db: Database, users: dict[Role, UserInfo], tmp_path: Path
 ) -> None:
     settings = s3_db.settings
-    source = tmp_path / "marks.csv"
-    source.write_text(CSV)
-    info = await intake_file(s3_db, settings, users[Role.USER].actor, source)
-    async with s3_db.unit() as uow:
-        key = await uow.scalar(select(Upload.stored_path).where(Upload.id == info.id))
-    assert key and await open_store(settings).delete(key)
+    info, key = await _stored_upload(s3_db, users, tmp_path)
+    assert await open_store(settings).delete(key)
     outcome = await run_upload(s3_db, settings, info.id, worker="host-b")
     assert (outcome.stage, outcome.error_code) == ("standardize", "STORAGE_MISSING")
     async with s3_db.unit() as uow:
@@ -98,12 +107,7 @@ async def test_a_changed_object_fails_its_checksum(
     s3_db: Database, users: dict[Role, UserInfo], tmp_path: Path
 ) -> None:
     settings = s3_db.settings
-    source = tmp_path / "marks.csv"
-    source.write_text(CSV)
-    info = await intake_file(s3_db, settings, users[Role.USER].actor, source)
-    async with s3_db.unit() as uow:
-        key = await uow.scalar(select(Upload.stored_path).where(Upload.id == info.id))
-    assert key is not None
+    info, key = await _stored_upload(s3_db, users, tmp_path)
     await open_store(settings).put_bytes(key, CSV.replace("S001", "X001").encode())
     outcome = await run_upload(s3_db, settings, info.id, worker="host-b")
     assert outcome.error_code == "STORAGE_CORRUPT", outcome.error_message
@@ -113,9 +117,7 @@ async def test_purge_deletes_the_objects_of_old_uploads(
     s3_db: Database, users: dict[Role, UserInfo], tmp_path: Path
 ) -> None:
     settings = s3_db.settings
-    source = tmp_path / "marks.csv"
-    source.write_text(CSV)
-    info = await intake_file(s3_db, settings, users[Role.USER].actor, source)
+    info, _ = await _stored_upload(s3_db, users, tmp_path)
     assert (await run_upload(s3_db, settings, info.id, worker="w")).succeeded
     async with s3_db.unit() as uow:
         await uow.execute(
