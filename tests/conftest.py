@@ -170,11 +170,8 @@ def redis_url() -> str:
     return REDIS_URL
 
 
-@pytest.fixture
-def redis_settings(db_settings: Settings, redis_url: str) -> Iterator[Settings]:
-    """db_settings plus Redis on a private key prefix, cleaned up after the test."""
-    prefix = f"bo-test-{uuid.uuid4().hex[:12]}"
-    yield dataclasses.replace(db_settings, redis=RedisSettings(url=redis_url, prefix=prefix))
+def forget_redis_prefix(redis_url: str, prefix: str) -> None:
+    """Delete every Redis key a test's private prefix made (its own and arq's)."""
     client = Redis.from_url(redis_url)
     try:
         keys = list(client.scan_iter(f"{prefix}*")) + list(client.scan_iter(f"arq:*{prefix}*"))
@@ -182,6 +179,14 @@ def redis_settings(db_settings: Settings, redis_url: str) -> Iterator[Settings]:
             client.delete(*keys)
     finally:
         client.close()
+
+
+@pytest.fixture
+def redis_settings(db_settings: Settings, redis_url: str) -> Iterator[Settings]:
+    """db_settings plus Redis on a private key prefix, cleaned up after the test."""
+    prefix = f"bo-test-{uuid.uuid4().hex[:12]}"
+    yield dataclasses.replace(db_settings, redis=RedisSettings(url=redis_url, prefix=prefix))
+    forget_redis_prefix(redis_url, prefix)
 
 
 @pytest_asyncio.fixture(autouse=True)

@@ -15,7 +15,6 @@ from urllib.parse import urlsplit
 
 import pytest
 import pytest_asyncio
-from redis import Redis
 from sqlalchemy import make_url
 
 from batchops_core.accounts import create_user
@@ -24,7 +23,7 @@ from batchops_core.infra.config import RedisSettings, Settings, SmtpSettings
 from batchops_core.infra.db import Database, open_database
 from batchops_core.permissions import SYSTEM
 from tests.campus.hosts import Host
-from tests.conftest import _RUN_ID, TEST_PASSWORD, _admin_exec, _pg_url
+from tests.conftest import _RUN_ID, TEST_PASSWORD, _admin_exec, _pg_url, forget_redis_prefix
 from tests.s3server import S3Server, make_bucket, s3_server, storage_env, storage_settings
 
 __all__ = ["s3_server"]
@@ -135,13 +134,7 @@ def campus(campus_db_url: str, redis_url: str, s3_server: S3Server) -> Iterator[
     finally:
         for host in made.hosts:
             host.stop()
-        client = Redis.from_url(redis_url)
-        try:
-            keys = list(client.scan_iter(f"{prefix}*")) + list(client.scan_iter(f"arq:*{prefix}*"))
-            if keys:
-                client.delete(*keys)
-        finally:
-            client.close()
+        forget_redis_prefix(redis_url, prefix)
         shutil.rmtree(base, ignore_errors=True)
 
 
