@@ -13,6 +13,16 @@ from batchops_core.infra.events import Event
 from tests.daemon.conftest import wait_for
 
 
+async def _one_subscriber(admin: Redis, settings: Settings) -> None:
+    """Wait until Redis counts exactly one subscriber on the events channel."""
+
+    async def subscribed() -> bool:
+        numsub = await admin.pubsub_numsub(events.channel(settings))
+        return bool(numsub and numsub[0][1] == 1)
+
+    await wait_for(subscribed, timeout=5)
+
+
 def test_event_json_round_trip_keeps_unknown_fields() -> None:
     event = Event(
         type="upload.updated", id=12, status="processing", stage="validate", data={"rows": 3}
@@ -35,12 +45,7 @@ async def test_redis_subscription_survives_a_killed_connection(redis_settings: S
     admin = Redis.from_url(settings.redis.url)
     try:
         async with events.subscribe(settings) as queue:
-
-            async def subscribed() -> bool:
-                numsub = await admin.pubsub_numsub(events.channel(settings))
-                return bool(numsub and numsub[0][1] == 1)
-
-            await wait_for(subscribed, timeout=5)
+            await _one_subscriber(admin, settings)
             await events.publish(settings, Event(type="upload.updated", id=1))
             assert (await asyncio.wait_for(queue.get(), timeout=2)).id == 1
 
@@ -51,7 +56,7 @@ async def test_redis_subscription_survives_a_killed_connection(redis_settings: S
                 await admin.client_kill_filter(_id=client_id)
             reconnected = await asyncio.wait_for(queue.get(), timeout=10)
             assert reconnected.type == events.RECONNECTED
-            await wait_for(subscribed, timeout=5)
+            await _one_subscriber(admin, settings)
             await events.publish(settings, Event(type="upload.updated", id=2))
             assert (await asyncio.wait_for(queue.get(), timeout=2)).id == 2
     finally:
@@ -72,12 +77,7 @@ async def test_publish_all_keeps_the_order_in_one_pipeline(redis_settings: Setti
     stages = ["standardize", "validate", "transform", "summarize", "publish"]
     try:
         async with events.subscribe(settings) as queue:
-
-            async def subscribed() -> bool:
-                numsub = await admin.pubsub_numsub(events.channel(settings))
-                return bool(numsub and numsub[0][1] == 1)
-
-            await wait_for(subscribed, timeout=5)
+            await _one_subscriber(admin, settings)
             batch = events._publisher(settings).batch
             flushes = batch.flushes
             await events.publish_all(
