@@ -67,7 +67,7 @@ from batchops_core.pipeline.errors import StageError
 from batchops_core.pipeline.isolation import run_stage_isolated, run_stages_isolated
 from batchops_core.pipeline.limits import ParseLimits
 from batchops_core.pipeline.profile import ValidationProfile
-from batchops_core.pipeline.stages import StageContext, StageOutcome, make_context
+from batchops_core.pipeline.stages import StageContext, StageOutcome, make_context, work_dir
 
 log = logging.getLogger(__name__)
 CLAIMABLE = (UploadStatus.QUEUED,)
@@ -347,7 +347,7 @@ async def _claim(
 ) -> _Run | RunOutcome:
     """Claim the upload, open its run with every step and start the first stage: one write."""
     now = shared_now()
-    start, note = _resume_point(scratch.work_dir(settings, upload_id), from_stage)
+    start, note = _resume_point(work_dir(settings, upload_id), from_stage)
     async with db.engine.begin() as conn:
         attempt = (
             await conn.execute(

@@ -21,7 +21,7 @@ from batchops_core.enums import Stage
 from batchops_core.infra.config import Settings
 from batchops_core.pipeline import errors as E
 from batchops_core.pipeline.errors import StageError
-from batchops_core.pipeline.stages import StageContext, StageOutcome
+from batchops_core.pipeline.stages import StageContext, StageOutcome, export_dir, work_dir
 from batchops_core.storage import (
     ChecksumMismatch,
     ObjectMissing,
@@ -33,14 +33,6 @@ from batchops_core.storage import (
 
 OUTPUTS = ("report_csv", "report_pdf", "fixlist_csv", "fixlist_xlsx")
 """The publish result's fields that name files; they hold keys once stored."""
-
-
-def work_dir(settings: Settings, upload_id: int) -> Path:
-    return settings.scratch_path / "work" / str(upload_id)
-
-
-def export_dir(settings: Settings, upload_id: int) -> Path:
-    return settings.scratch_path / "exports" / str(upload_id)
 
 
 def _storage_error(stage: Stage, key: str, exc: StorageError) -> StageError:

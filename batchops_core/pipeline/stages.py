@@ -125,6 +125,16 @@ class StagesResult:
     error: StageError | None = None
 
 
+def work_dir(settings: Settings, upload_id: int) -> Path:
+    """Where an upload's stages keep their results on this host (scratch, never shared)."""
+    return settings.scratch_path / "work" / str(upload_id)
+
+
+def export_dir(settings: Settings, upload_id: int) -> Path:
+    """Where publish writes the reports on this host before they are put in storage."""
+    return settings.scratch_path / "exports" / str(upload_id)
+
+
 def make_context(
     settings: Settings,
     *,
@@ -156,13 +166,12 @@ def make_context(
     aliases = dict(settings.pipeline.column_aliases)
     if profile is not None:
         aliases.update(profile.aliases)
-    scratch = settings.scratch_path
     return StageContext(
         upload_id=upload_id,
         source_path=stored_path,
         filename=filename,
-        work_dir=str(scratch / "work" / str(upload_id)),
-        export_dir=str(scratch / "exports" / str(upload_id)),
+        work_dir=str(work_dir(settings, upload_id)),
+        export_dir=str(export_dir(settings, upload_id)),
         source=source,
         mode=mode,
         config=config,

@@ -280,7 +280,7 @@ async def submit(
                     dispatcher=dispatcher,
                 )
         except BaseException:
-            await discard_staged(settings, staged)  # also when the unit failed before its row
+            await discard_staged(settings, staged)  # also when the unit failed to begin
             raise
         results.append(Submitted(str(raw), upload=info))
     return results
@@ -353,9 +353,11 @@ async def record_upload(
 ) -> UploadInfo:
     """Add the upload row naming its staged object, in the caller's unit.
 
-    The caller discards the object if the unit fails (`discard_staged`). A queued upload is
-    enqueued and `upload.updated` published after the commit.
+    If the unit rolls back, for whatever reason from here on, the object is deleted with it
+    (`discard_staged`). A queued upload is enqueued and `upload.updated` published after the
+    commit.
     """
+    uow.on_rollback(lambda: discard_staged(uow.settings, staged))
     require(actor, Action.UPLOAD_FILES)
     department, department_id = await _department(uow, source)
     previous = None if force else await _published_twin(uow, staged.sha256, department)
@@ -381,7 +383,6 @@ async def record_upload(
     )
     uow.add(row)
     await uow.flush()
-    uow.on_rollback(lambda: discard_staged(uow.settings, staged))
     audit.record(
         uow,
         actor=actor,

@@ -43,7 +43,6 @@ from batchops_core.services.uploads import (
     StagedFile,
     UploadInfo,
     check_plan,
-    discard_staged,
     record_upload,
     stage_file,
     stored_name,
@@ -81,19 +80,15 @@ async def _record(
 ) -> UploadInfo:
     """The upload through the intake service, in the caller's unit (audit row, duplicate check,
     `upload.updated`, enqueue after the commit; without a dispatcher it waits, queued, for the
-    next worker pass)."""
-    try:
-        return await record_upload(
-            uow,
-            actor=SYSTEM,
-            staged=staged,
-            source=source,
-            plan=check_plan(ProcessMode.TRANSFORM, {}),
-            dispatcher=run.ctx.dispatcher,
-        )
-    except BaseException:
-        await discard_staged(run.ctx.settings, staged)
-        raise
+    next worker pass; if the unit rolls back, the staged object goes with it)."""
+    return await record_upload(
+        uow,
+        actor=SYSTEM,
+        staged=staged,
+        source=source,
+        plan=check_plan(ProcessMode.TRANSFORM, {}),
+        dispatcher=run.ctx.dispatcher,
+    )
 
 
 # ------------------------------------------------------------------------------------ ingests
